@@ -1,0 +1,75 @@
+"""The `ssmd` command: one app, one sub-app per command group."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from ssmd.cli.output import CliError, err_console
+
+app = typer.Typer(
+    name="ssmd",
+    help="Stupid simple market data: capture, normalize, stream and serve exchange data, "
+    "all driven by one environment definition (environments/NAME.yaml).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# Each module defines `app` (a command group) or `register(app)` (top-level commands).
+GROUPS = {
+    "env": "ssmd.cli.env",
+    "feed": "ssmd.cli.feed",
+    "instrument": "ssmd.cli.instrument",
+    "client": "ssmd.cli.client",
+    "key": "ssmd.cli.key",
+    "audit": "ssmd.cli.audit",
+    "venue": "ssmd.cli.venue",
+}
+TOP_LEVEL = ("ssmd.cli.stack",)
+
+
+def _load() -> None:
+    for name, module_name in GROUPS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        app.add_typer(module.app, name=name)
+    for module_name in TOP_LEVEL:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        module.register(app)
+
+
+@app.command()
+def version() -> None:
+    """Print the ssmd version."""
+    from ssmd import __version__
+
+    typer.echo(__version__)
+
+
+_load()
+
+
+def run() -> None:
+    """Console entry point: CliError becomes a message on stderr and its exit code.
+
+    Click's standalone mode already maps usage errors to exit code 2.
+    """
+    try:
+        app()
+    except CliError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        if exc.hint:
+            err_console.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+        sys.exit(exc.code)

@@ -1,0 +1,44 @@
+"""Explicit time: integer nanoseconds since the Unix epoch, UTC (DESIGN.md §5)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+NS = 1_000_000_000
+
+
+def now_ns() -> int:
+    """Wall-clock time now, ns."""
+    return time.time_ns()
+
+
+def parse_time(text: str | int) -> int:
+    """Parse ns since the epoch, or an ISO-8601 time (naive means UTC), into ns.
+
+    Raises ValueError with an example of each accepted form.
+    """
+    if isinstance(text, int):
+        return text
+    raw = text.strip()
+    if raw.lstrip("-").isdigit():
+        return int(raw)
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"not a time: {text!r} (use ns since the epoch like 1700000000000000000, "
+            "or ISO-8601 like 2026-11-25T12:00:00Z)"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    delta = parsed - epoch
+    return (delta.days * 86_400 + delta.seconds) * NS + delta.microseconds * 1_000
+
+
+def format_ns(ns: int) -> str:
+    """ISO-8601 UTC with nanoseconds, e.g. 2026-11-25T12:00:00.000000001Z."""
+    seconds, frac = divmod(ns, NS)
+    stamp = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{frac:09d}Z"

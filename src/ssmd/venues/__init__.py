@@ -1,0 +1,1 @@
+"""Venue adapters: one pure module per venue protocol version (see base.py for the contract)."""

@@ -1,1 +1,1 @@
-"""bus"""
+"""NATS: connection, subjects, KV and streams (DESIGN.md §6)."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 
 NS = 1_000_000_000
+_FRACTION = re.compile(r"(?<=\d\d:\d\d:\d\d)[.,](\d{1,9})")
 
 
 def now_ns() -> int:
@@ -23,6 +25,11 @@ def parse_time(text: str | int) -> int:
     raw = text.strip()
     if raw.lstrip("-").isdigit():
         return int(raw)
+    # datetime stops at microseconds; take the fraction ourselves so ns survive.
+    fraction = _FRACTION.search(raw)
+    frac_ns = int(fraction.group(1).ljust(9, "0")) if fraction else 0
+    if fraction:
+        raw = raw[: fraction.start()] + raw[fraction.end() :]
     try:
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
@@ -34,7 +41,7 @@ def parse_time(text: str | int) -> int:
         parsed = parsed.replace(tzinfo=UTC)
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     delta = parsed - epoch
-    return (delta.days * 86_400 + delta.seconds) * NS + delta.microseconds * 1_000
+    return (delta.days * 86_400 + delta.seconds) * NS + frac_ns
 
 
 def format_ns(ns: int) -> str:

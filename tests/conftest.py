@@ -3,16 +3,35 @@
 The shared fixture corpus (real recorded exchange messages) lives outside the repo;
 tests find it through SSMD_FIXTURES (default ../shared/fixtures beside the checkout)
 and skip, with the reason shown, where it is absent.
+
+Real servers (DESIGN.md §9): NATS, Postgres, an S3-compatible server and Temporal are
+started lazily, once per session, each in its own temp dir that is removed at the end
+even when tests fail. Tests mostly want the function-scoped helpers:
+
+- `pg_url`: a fresh empty database for this test (dropped afterwards);
+- `nats_url`: the session NATS server, with JetStream emptied after the test.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
+from ssmd.stack.nats import NatsServer
+from ssmd.stack.postgres import PostgresServer
+from ssmd.stack.server import Server
+
 REPO = Path(__file__).resolve().parents[1]
+
+S = TypeVar("S", bound=Server)
 
 
 def corpus_dir() -> Path:
@@ -26,3 +45,54 @@ def fixtures_dir() -> Path:
     if not (path / "README.md").exists():
         pytest.skip(f"fixture corpus not found at {path} (set SSMD_FIXTURES)")
     return path
+
+
+# --- real servers ------------------------------------------------------------------
+
+
+@contextmanager
+def running(server: S) -> Iterator[S]:
+    """Start `server`; always stop it and remove its data dir, whatever happens."""
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        shutil.rmtree(server.data_dir, ignore_errors=True)
+
+
+def temp_dir(name: str) -> Path:
+    """A private temp dir (not pytest's tmp_path, which is kept after the run)."""
+    return Path(tempfile.mkdtemp(prefix=f"ssmd-test-{name}-"))
+
+
+@pytest.fixture(scope="session")
+def nats_server() -> Iterator[NatsServer]:
+    """NATS with JetStream for the whole session (`.url`)."""
+    with running(NatsServer(temp_dir("nats"))) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """A throw-away Postgres cluster for the whole session (`.url` is the superuser's)."""
+    with running(PostgresServer(temp_dir("pg"), durable=False)) as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg_server: PostgresServer) -> Iterator[str]:
+    """URL of a fresh, empty database for this test only; dropped (forcibly) afterwards."""
+    name = f"t_{secrets.token_hex(6)}"
+    url = pg_server.create_database(name)
+    try:
+        yield url
+    finally:
+        pg_server.drop_database(name)
+
+
+@pytest.fixture
+def nats_url(nats_server: NatsServer) -> Iterator[str]:
+    """URL of the session NATS server; every stream/KV/object store is deleted afterwards
+    so tests do not see each other's JetStream state."""
+    yield nats_server.url
+    nats_server.reset_jetstream()

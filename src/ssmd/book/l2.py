@@ -107,6 +107,12 @@ class L2Book:
         asks = self._asks
         return [(k, asks[k]) for k in self._ask_keys[:n]]
 
+    def top_prices(self, side: BookSide, n: int) -> list[int]:
+        """Prices of the best `n` levels of a side, best first (cheaper than `top`)."""
+        if side == "bid":
+            return [-k for k in self._bid_keys[:n]]
+        return self._ask_keys[:n]
+
     def size_at(self, side: BookSide, price: int) -> int:
         """Size resting at a price (0 if none)."""
         return (self._bids if side == "bid" else self._asks).get(price, 0)

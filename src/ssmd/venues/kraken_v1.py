@@ -1,0 +1,339 @@
+"""Kraken spot WebSocket v1 (wss://ws.kraken.com): the fixture recordings' protocol.
+
+Wire: object frames are events (`systemStatus`, `subscriptionStatus`, `heartbeat`,
+`pong`); array frames are data `[channelID, body..., channelName, pair]`, every decimal
+a string. Book: snapshot body `{"as": [...], "bs": [...]}`; update bodies `{"a": [...]}`
+and/or `{"b": [...], "c": "crc32"}` (the checksum sits in the last body); a level is
+`[price, volume, timestamp(, "r")]`, volume "0" deletes. The venue keeps only the
+subscribed depth and sends no delete for a level pushed out of it, so we truncate too.
+See docs/venues/kraken.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+from zlib import crc32
+
+import msgspec
+
+from ssmd.book.checksum import CHECKSUM_LEVELS, decimals_of, scaler
+from ssmd.book.integrity import BookState, crossed_detail
+from ssmd.model.fixed import to_fixed
+from ssmd.model.instrument import Instrument
+from ssmd.model.records import Book, Level, Quote, Record, Side, Trade
+from ssmd.venues._normalizer import NormalizerBase, excerpt, parse_fixed, publishable
+from ssmd.venues.base import SymbolInfo
+from ssmd.venues.kraken_common import normalize_pair, parse_asset_pairs
+from ssmd.venues.registry import VENUES
+
+INFO = VENUES["kraken-v1"]
+BOOK_DEPTHS = (10, 25, 100, 500, 1000)
+"""Depths the v1 `book` subscription accepts (docs: subscribe, `depth`)."""
+
+_decode = msgspec.json.Decoder()
+_SIDE: dict[str, Side] = {"b": "buy", "s": "sell"}
+_CHANNEL_ID = re.compile(rb"\s*\[\s*(\d+)")
+
+__all__ = [
+    "INFO",
+    "KrakenV1Normalizer",
+    "parse_asset_pairs",
+    "ping",
+    "subscribe",
+    "unsubscribe",
+]
+
+
+# -- outbound -------------------------------------------------------------------------
+
+
+def _chunks(pairs: list[str], size: int) -> Iterable[list[str]]:
+    for i in range(0, len(pairs), size):
+        yield pairs[i : i + size]
+
+
+def _subscription(channel: str, depth: int | None) -> dict[str, Any]:
+    sub: dict[str, Any] = {"name": channel}
+    if channel == "book":
+        depth = depth or 1000
+        if depth not in BOOK_DEPTHS:
+            raise ValueError(f"book depth must be one of {BOOK_DEPTHS}, not {depth}")
+        sub["depth"] = depth
+    return sub
+
+
+def _event(event: str, pairs: Iterable[str], channel: str, depth: int | None) -> list[str]:
+    pairs = list(dict.fromkeys(pairs))
+    if channel not in ("book", "trade", "ticker", "spread", "ohlc"):
+        raise ValueError(f"unknown Kraken v1 channel {channel!r}")
+    if len(pairs) > INFO.max_instruments_per_connection:
+        raise ValueError(
+            f"{len(pairs)} pairs exceed {INFO.max_instruments_per_connection} per connection"
+        )
+    sub = _subscription(channel, depth)
+    return [
+        msgspec.json.encode({"event": event, "pair": chunk, "subscription": sub}).decode()
+        for chunk in _chunks(pairs, INFO.max_symbols_per_message)
+    ]
+
+
+def subscribe(pairs: Iterable[str], channel: str, depth: int | None = None) -> list[str]:
+    """Subscribe frames for v1 pair names ('XBT/USD'), split to honour the per-message limit."""
+    return _event("subscribe", pairs, channel, depth)
+
+
+def unsubscribe(pairs: Iterable[str], channel: str, depth: int | None = None) -> list[str]:
+    return _event("unsubscribe", pairs, channel, depth)
+
+
+def ping(reqid: int | None = None) -> str:
+    """Application-level ping; the venue answers `pong` (and sends `heartbeat` when idle)."""
+    msg: dict[str, Any] = {"event": "ping"}
+    if reqid is not None:
+        msg["reqid"] = reqid
+    return msgspec.json.encode(msg).decode()
+
+
+# -- inbound --------------------------------------------------------------------------
+
+
+def _ts(text: str) -> int:
+    """Kraken decimal seconds '1618678123.481570' -> ns."""
+    whole, _, frac = text.partition(".")
+    return int(whole) * 1_000_000_000 + int((frac[:9] or "0").ljust(9, "0"))
+
+
+class _KState(BookState):
+    """A Kraken book plus the checksum token of every level (computed once per update)."""
+
+    __slots__ = ("pdiv", "pmul", "qdiv", "qmul", "tok_a", "tok_b")
+
+    def set_precision(self, price_decimals: int, qty_decimals: int) -> None:
+        self.price_decimals, self.qty_decimals = price_decimals, qty_decimals
+        self.pdiv, self.pmul = scaler(price_decimals)
+        self.qdiv, self.qmul = scaler(qty_decimals)
+
+    def token(self, px: int, sz: int) -> str:
+        return f"{px // self.pdiv * self.pmul}{sz // self.qdiv * self.qmul}"
+
+    def checksum(self) -> int:
+        book = self.book
+        ta, tb = self.tok_a, self.tok_b
+        parts = [ta[p] for p in book.top_prices("ask", CHECKSUM_LEVELS)]
+        parts += [tb[p] for p in book.top_prices("bid", CHECKSUM_LEVELS)]
+        return crc32("".join(parts).encode())
+
+
+class KrakenV1Normalizer(NormalizerBase):
+    """One v1 connection: books (with checksums), trades, tickers and spreads."""
+
+    venue = "kraken"
+
+    def __init__(
+        self,
+        symbols: Mapping[str, SymbolInfo] | None = None,
+        feed: str = "",
+        instruments: Iterable[Instrument] = (),
+        verify_checksums: bool = True,
+    ) -> None:
+        super().__init__(symbols, feed)
+        self.verify_checksums = verify_checksums
+        self.books: dict[str, _KState] = {}
+        self.channels: dict[int, str] = {}
+        """Book channelID -> pair, from subscriptionStatus (to pin a bad frame on a book)."""
+        self.precision: dict[str, tuple[int, int]] = {}
+        self.add_instruments(instruments)
+
+    def add_instruments(self, instruments: Iterable[Instrument]) -> None:
+        """Take pair precision (for checksums) and symbols from reference data."""
+        for ins in instruments:
+            extra = ins.extra
+            if "pair_decimals" in extra and "lot_decimals" in extra:
+                self.precision[ins.venue_symbol] = (
+                    int(extra["pair_decimals"]),
+                    int(extra["lot_decimals"]),
+                )
+            if ins.venue_symbol not in self.symbols:
+                self.symbols[ins.venue_symbol] = SymbolInfo(ins.symbol)
+
+    def _rest(self, endpoint: str, body: bytes | str, ts_recv: int) -> list[Record]:
+        if "AssetPairs" in endpoint:
+            self.add_instruments(parse_asset_pairs(body))
+        return []
+
+    # -- frames ---------------------------------------------------------------------
+
+    def _frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
+        msg = _decode.decode(payload)
+        if type(msg) is list:
+            name = msg[-2]
+            if name[:4] == "book":
+                return self._book(msg, name, ts_recv)
+            if name == "trade":
+                return self._trades(msg, ts_recv)
+            if name == "ticker":
+                return self._ticker(msg, ts_recv)
+            if name == "spread":
+                return self._spread(msg, ts_recv)
+            return []
+        if type(msg) is dict:
+            return self._event(msg, ts_recv)
+        raise ValueError("frame is neither an event object nor a data array")
+
+    def _event(self, msg: dict[str, Any], ts_recv: int) -> list[Record]:
+        event = msg.get("event")
+        if event == "subscriptionStatus":
+            name = str(msg.get("channelName", ""))
+            pair = str(msg.get("pair", ""))
+            if name.startswith("book") and pair:
+                status = msg.get("status")
+                if status == "subscribed":
+                    self.channels[int(msg["channelID"])] = pair
+                    self._state(pair, name)
+                elif status == "unsubscribed" and pair in self.books:
+                    self.books[pair].invalidate()
+        return []
+
+    def _state(self, pair: str, channel_name: str) -> _KState:
+        state = self.books.get(pair)
+        if state is None:
+            _, _, depth = channel_name.partition("-")
+            info = self.symbol_info(pair, normalize_pair(pair))
+            state = _KState(pair, info.symbol, info.iid, int(depth) if depth.isdigit() else 10)
+            state.tok_a, state.tok_b = {}, {}
+            if pair in self.precision:
+                state.set_precision(*self.precision[pair])
+            self.books[pair] = state
+        return state
+
+    def _book(self, msg: list[Any], name: str, ts_recv: int) -> list[Record]:
+        pair = msg[-1]
+        state = self.books.get(pair) or self._state(pair, name)
+        body = msg[1]
+        if "as" in body or "bs" in body:
+            return self._snapshot(state, body, ts_recv)
+        if not state.valid:
+            return []  # waiting for the snapshot that follows a resync
+        book, tok_a, tok_b, token = state.book, state.tok_a, state.tok_b, state.token
+        asks: list[Level] = []
+        bids: list[Level] = []
+        last_ts = ""
+        checksum = None
+        for body in msg[1:-2]:
+            for key, side, levels, toks in (("a", "ask", asks, tok_a), ("b", "bid", bids, tok_b)):
+                rows = body.get(key)
+                if not rows:
+                    continue
+                for row in rows:
+                    px = parse_fixed(row[0])
+                    sz = parse_fixed(row[1])
+                    if row[2] > last_ts:
+                        last_ts = row[2]
+                    levels.append((px, sz))
+                    if sz:
+                        toks[px] = token(px, sz)
+                    evicted = book.apply(side, px, sz)  # type: ignore[arg-type]
+                    if evicted is not None:
+                        levels.append((evicted, 0))
+                        del toks[evicted]
+            if "c" in body:
+                checksum = body["c"]
+        ts_event = _ts(last_ts) if last_ts else 0
+        if checksum is not None and self.verify_checksums:
+            ours = state.checksum()
+            if ours != int(checksum):
+                gap = self.fail(
+                    state, "checksum", f"venue {checksum} != ours {ours}", ts_recv,
+                    "resubscribe", ts_event,
+                )  # fmt: skip
+                return [gap]
+            self.stats.checksums_verified += 1
+        if book.is_crossed():
+            return [
+                self.fail(state, "crossed", crossed_detail(book), ts_recv, "resubscribe", ts_event)
+            ]
+        return [
+            Book(
+                feed=self.feed, venue="kraken", symbol=state.symbol, iid=state.iid,
+                ts_event=ts_event, ts_recv=ts_recv, snapshot=False, bids=publishable(bids),
+                asks=publishable(asks),
+            )
+        ]  # fmt: skip
+
+    def _snapshot(self, state: _KState, body: dict[str, Any], ts_recv: int) -> list[Record]:
+        rows_a, rows_b = body.get("as", []), body.get("bs", [])
+        if state.price_decimals < 0:
+            first = (rows_a or rows_b)[0]
+            state.set_precision(decimals_of(first[0]), decimals_of(first[1]))
+        asks = [(parse_fixed(r[0]), parse_fixed(r[1])) for r in rows_a]
+        bids = [(parse_fixed(r[0]), parse_fixed(r[1])) for r in rows_b]
+        last_ts = max((r[2] for r in rows_a + rows_b), default="")
+        book = state.book
+        book.apply_snapshot(bids, asks)
+        token = state.token
+        state.tok_a = {px: token(px, sz) for px, sz in book.top("ask", book.max_depth or len(asks))}
+        state.tok_b = {px: token(px, sz) for px, sz in book.top("bid", book.max_depth or len(bids))}
+        state.valid = True
+        ts_event = _ts(last_ts) if last_ts else 0
+        if book.is_crossed():
+            return [
+                self.fail(state, "crossed", crossed_detail(book), ts_recv, "resubscribe", ts_event)
+            ]
+        bids_out, asks_out = book.snapshot()
+        return [
+            Book(
+                feed=self.feed, venue="kraken", symbol=state.symbol, iid=state.iid,
+                ts_event=ts_event, ts_recv=ts_recv, snapshot=True, bids=publishable(bids_out),
+                asks=publishable(asks_out),
+            )
+        ]  # fmt: skip
+
+    def _trades(self, msg: list[Any], ts_recv: int) -> list[Record]:
+        pair = msg[-1]
+        info = self.symbol_info(pair, normalize_pair(pair))
+        return [
+            Trade(
+                feed=self.feed, venue="kraken", symbol=info.symbol, iid=info.iid,
+                ts_event=_ts(row[2]), ts_recv=ts_recv, price=to_fixed(row[0]),
+                size=to_fixed(row[1]), side=_SIDE.get(row[3], "unknown"),
+            )
+            for row in msg[1]
+        ]  # fmt: skip
+
+    def _ticker(self, msg: list[Any], ts_recv: int) -> list[Record]:
+        """Ticker -> quote: best ask/bid price and their lot volume (a[2], b[2])."""
+        pair, body = msg[-1], msg[1]
+        info = self.symbol_info(pair, normalize_pair(pair))
+        ask, bid = body["a"], body["b"]
+        return [
+            Quote(
+                feed=self.feed, venue="kraken", symbol=info.symbol, iid=info.iid,
+                ts_recv=ts_recv, bid_px=to_fixed(bid[0]), bid_sz=to_fixed(bid[2]),
+                ask_px=to_fixed(ask[0]), ask_sz=to_fixed(ask[2]),
+            )
+        ]  # fmt: skip
+
+    def _spread(self, msg: list[Any], ts_recv: int) -> list[Record]:
+        """Spread row `[bid, ask, timestamp, bidVolume, askVolume]` -> quote."""
+        pair, row = msg[-1], msg[1]
+        info = self.symbol_info(pair, normalize_pair(pair))
+        return [
+            Quote(
+                feed=self.feed, venue="kraken", symbol=info.symbol, iid=info.iid,
+                ts_event=_ts(row[2]), ts_recv=ts_recv, bid_px=to_fixed(row[0]),
+                bid_sz=to_fixed(row[3]), ask_px=to_fixed(row[1]), ask_sz=to_fixed(row[4]),
+            )
+        ]  # fmt: skip
+
+    def _on_bad_frame(self, payload: bytes | str, ts_recv: int, exc: Exception) -> list[Record]:
+        """A bad book frame means a lost update: that book is wrong until resubscribed."""
+        raw = payload.encode("utf-8", "replace") if isinstance(payload, str) else payload
+        match = _CHANNEL_ID.match(raw[:32])
+        pair = self.channels.get(int(match.group(1))) if match else None
+        state = self.books.get(pair) if pair else None
+        detail = f"{type(exc).__name__}: {exc}; frame {excerpt(payload)}"
+        if state is not None and state.valid:
+            return [self.fail(state, "parse", detail[:200], ts_recv, "resubscribe")]
+        return [self.parse_gap(detail, ts_recv)]

@@ -1,0 +1,328 @@
+"""Coinbase Exchange (ex-Pro) WebSocket feed: level2, ticker, matches; REST /products.
+
+The fixture recording COINBASE.ws.28.0 speaks this protocol (then at
+ws-feed.pro.coinbase.com). Wire facts this module relies on (docs/venues/coinbase.md):
+
+* `level2` / `level2_batch`: one `snapshot` per product (`bids`/`asks` as
+  `[price, size]`), then `l2update` with `changes: [[side, price, size]]`, absolute
+  sizes, side `buy`/`sell`. **No sequence number**: a lost update is undetectable
+  here, so the only integrity check is the crossed-book check.
+* `matches`: `match` (and one `last_match` on subscribe) with `trade_id`, `sequence`,
+  and `side` = the **maker** order's side; the aggressor is the other side.
+  `trade_id` is contiguous per product, so a skipped id is a lost trade.
+* `ticker`: `sequence`, `best_bid`/`best_ask` (sizes only on newer feeds), `time`.
+  `sequence` is the product's full-channel sequence: ticker and matches see a
+  subset, so forward jumps are normal and only a step backwards is an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from ssmd.model.instrument import Instrument
+from ssmd.model.records import InstrumentRecord, Level, Quote, Record, Side, Trade
+from ssmd.venues._adapter import (
+    BadFrame,
+    NormalizerBase,
+    arr,
+    check_symbols,
+    chunks,
+    decode_json,
+    dumps,
+    fixed,
+    integer,
+    iso_ns,
+    obj,
+    text,
+)
+from ssmd.venues._coinbase_common import CoinbaseBooks
+from ssmd.venues.base import SymbolInfo
+
+VENUE = "coinbase"
+REGISTRY_NAME = "coinbase-exchange"
+WS_URL = "wss://ws-feed.exchange.coinbase.com"
+DEFAULT_CHANNELS = ("level2", "ticker", "matches")
+MAX_PRODUCTS_PER_CONNECTION = 100
+MAX_PRODUCTS_PER_MESSAGE = 100
+"""Coinbase publishes no per-connection product cap; 100 is our conservative figure."""
+
+_AGGRESSOR: dict[str, Side] = {"buy": "sell", "sell": "buy"}
+"""A match's `side` is the maker's; the taker (aggressor) did the opposite."""
+
+__all__ = [
+    "DEFAULT_CHANNELS",
+    "CoinbaseExchangeNormalizer",
+    "heartbeat",
+    "parse_products",
+    "subscribe",
+    "unsubscribe",
+]
+
+
+# -- messages we send ----------------------------------------------------------------
+
+
+def _control(kind: str, product_ids: Sequence[str], channels: Sequence[str]) -> list[str]:
+    products = check_symbols(product_ids, MAX_PRODUCTS_PER_CONNECTION, "coinbase-exchange")
+    if not channels:
+        raise ValueError("no channels given")
+    return [
+        dumps({"type": kind, "product_ids": batch, "channels": list(channels)})
+        for batch in chunks(products, MAX_PRODUCTS_PER_MESSAGE)
+    ]
+
+
+def subscribe(product_ids: Sequence[str], channels: Sequence[str] = DEFAULT_CHANNELS) -> list[str]:
+    """Subscribe frames (one per batch of products). Authentication fields, where a
+    channel needs them (`level2` since 2023; `level2_batch` does not), are added by the
+    runtime, which owns the credentials."""
+    return _control("subscribe", product_ids, channels)
+
+
+def unsubscribe(
+    product_ids: Sequence[str], channels: Sequence[str] = DEFAULT_CHANNELS
+) -> list[str]:
+    return _control("unsubscribe", product_ids, channels)
+
+
+def heartbeat(product_ids: Sequence[str]) -> list[str]:
+    """Coinbase Exchange has no client ping message: liveness comes from subscribing to
+    the `heartbeat` channel (one server message per product per second)."""
+    return _control("subscribe", product_ids, ("heartbeat",))
+
+
+# -- frames we receive ---------------------------------------------------------------
+
+
+def _levels(raw: object, what: str) -> list[Level]:
+    out: list[Level] = []
+    for level in arr(raw, what):
+        row = arr(level, what)
+        if len(row) < 2:
+            raise BadFrame(f"{what}: level {row!r} has no size")
+        out.append((fixed(row[0]), fixed(row[1])))
+    return out
+
+
+class CoinbaseExchangeNormalizer(NormalizerBase):
+    """One Coinbase Exchange connection: books per product, trade-id and sequence checks."""
+
+    venue = VENUE
+
+    def __init__(self, symbols: Mapping[str, SymbolInfo] | None = None, feed: str = "") -> None:
+        super().__init__(symbols, feed)
+        self.books = CoinbaseBooks(self)
+        self._last_seq: dict[tuple[str, str], int] = {}
+        self._last_trade: dict[str, int] = {}
+
+    def _handle(self, payload: bytes | str, ts_recv: int) -> list[Record]:
+        msg = obj(decode_json(payload), "frame")
+        kind = msg.get("type")
+        if kind == "l2update":
+            return self._l2update(msg, ts_recv)
+        if kind in ("match", "last_match"):
+            return self._match(msg, ts_recv)
+        if kind == "ticker":
+            return self._ticker(msg, ts_recv)
+        if kind == "snapshot":
+            product = text(msg.get("product_id"), "product_id")
+            bids = _levels(msg.get("bids"), "bids")
+            asks = _levels(msg.get("asks"), "asks")
+            ts_event = iso_ns(msg["time"]) if "time" in msg else 0
+            return self.books.snapshot(product, bids, asks, ts_event, ts_recv)
+        if kind == "heartbeat":
+            product = text(msg.get("product_id"), "product_id")
+            seq = integer(msg.get("sequence"), "sequence")
+            return self._sequence("heartbeat", product, seq, ts_recv)
+        if isinstance(kind, str):
+            return []  # subscriptions, error, status, ...: "clients ignore unsupported types"
+        raise BadFrame("frame without a 'type'")
+
+    def _l2update(self, msg: dict[str, Any], ts_recv: int) -> list[Record]:
+        product = text(msg.get("product_id"), "product_id")
+        ts_event = iso_ns(msg.get("time"))
+        bids: list[Level] = []
+        asks: list[Level] = []
+        for change in arr(msg.get("changes"), "changes"):
+            row = arr(change, "change")
+            if len(row) < 3:
+                raise BadFrame(f"change {row!r} is not [side, price, size]")
+            side = row[0]
+            level = (fixed(row[1]), fixed(row[2]))
+            if side == "buy":
+                bids.append(level)
+            elif side == "sell":
+                asks.append(level)
+            else:
+                raise BadFrame(f"unknown side {side!r}")
+        return self.books.update(product, bids, asks, ts_event, ts_recv)
+
+    def _sequence(self, channel: str, product: str, seq: int, ts_recv: int) -> list[Record]:
+        """Per product and channel the sequence only moves forward (see module doc)."""
+        key = (channel, product)
+        last = self._last_seq.get(key)
+        if last is not None and seq <= last:
+            detail = f"{channel} sequence {seq} after {last}: duplicate or out of order, dropped"
+            return [self._gap("sequence", product, ts_recv, detail, seq=seq)]
+        self._last_seq[key] = seq
+        return []
+
+    def _match(self, msg: dict[str, Any], ts_recv: int) -> list[Record]:
+        product = text(msg.get("product_id"), "product_id")
+        seq = integer(msg.get("sequence"), "sequence")
+        trade_id = integer(msg.get("trade_id"), "trade_id")
+        maker = msg.get("side")
+        if maker not in _AGGRESSOR:
+            raise BadFrame(f"unknown side {maker!r}")
+        price, size = fixed(msg.get("price")), fixed(msg.get("size"))
+        ts_event = iso_ns(msg.get("time"))
+        out: list[Record] = []
+        last_id = self._last_trade.get(product)
+        if last_id is not None and trade_id <= last_id:
+            detail = f"trade_id {trade_id} after {last_id}: duplicate or out of order, dropped"
+            return [self._gap("sequence", product, ts_recv, detail, seq=seq, ts_event=ts_event)]
+        stale = self._sequence("matches", product, seq, ts_recv)
+        if stale:
+            return stale
+        if last_id is not None and trade_id != last_id + 1:
+            missing = trade_id - last_id - 1
+            out.append(
+                self._gap(
+                    "sequence",
+                    product,
+                    ts_recv,
+                    f"trade_id jumped {last_id} -> {trade_id}: {missing} trade(s) missed",
+                    seq=seq,
+                    ts_event=ts_event,
+                )
+            )
+        self._last_trade[product] = trade_id
+        info = self._sym(product)
+        out.append(
+            Trade(
+                feed=self.feed,
+                venue=VENUE,
+                symbol=info.symbol,
+                iid=info.iid,
+                ts_event=ts_event,
+                ts_recv=ts_recv,
+                seq=seq,
+                price=price,
+                size=size,
+                side=_AGGRESSOR[maker],
+                trade_id=str(trade_id),
+            )
+        )
+        return out
+
+    def _ticker(self, msg: dict[str, Any], ts_recv: int) -> list[Record]:
+        product = text(msg.get("product_id"), "product_id")
+        seq = integer(msg.get("sequence"), "sequence")
+        bid_px, ask_px = fixed(msg.get("best_bid")), fixed(msg.get("best_ask"))
+        bid_sz = fixed(msg["best_bid_size"]) if "best_bid_size" in msg else 0
+        ask_sz = fixed(msg["best_ask_size"]) if "best_ask_size" in msg else 0
+        ts_event = iso_ns(msg["time"]) if "time" in msg else 0
+        stale = self._sequence("ticker", product, seq, ts_recv)
+        if stale:
+            return stale
+        info = self._sym(product)
+        return [
+            Quote(
+                feed=self.feed,
+                venue=VENUE,
+                symbol=info.symbol,
+                iid=info.iid,
+                ts_event=ts_event,
+                ts_recv=ts_recv,
+                seq=seq,
+                bid_px=bid_px,
+                bid_sz=bid_sz,
+                ask_px=ask_px,
+                ask_sz=ask_sz,
+            )
+        ]
+
+    def on_rest(self, endpoint: str, body: bytes | str, ts_recv: int) -> list[Record]:
+        """`GET /products` becomes instrument records; other endpoints feed nothing."""
+        if not endpoint.rstrip("/").endswith("/products"):
+            return []
+        try:
+            instruments = parse_products(body)
+        except Exception as exc:
+            return self._count([self._parse_gap(exc, ts_recv)])
+        return self._count([_instrument_record(i, self.feed, ts_recv) for i in instruments])
+
+
+# -- REST reference data -------------------------------------------------------------
+
+
+def _status(product: dict[str, Any]) -> str:
+    status = str(product.get("status") or "")
+    if status != "online":
+        return status or "unknown"
+    if product.get("trading_disabled"):
+        return "halted"
+    if product.get("cancel_only"):
+        return "cancel_only"
+    if product.get("post_only") or product.get("limit_only"):
+        return "limited"
+    return "open"
+
+
+def parse_products(body: bytes | str | list[Any]) -> list[Instrument]:
+    """`GET /products` (a JSON array) to instruments: BTC-USD stays BTC-USD; tick size is
+    `quote_increment`, lot size `base_increment`. BadFrame on a malformed body."""
+    data = decode_json(body) if isinstance(body, bytes | str) else body
+    out: list[Instrument] = []
+    for raw in arr(data, "products"):
+        product = obj(raw, "product")
+        pid = text(product.get("id"), "id")
+        extra = {
+            key: str(product[key])
+            for key in ("display_name", "base_min_size", "base_max_size", "min_market_funds")
+            if product.get(key) not in (None, "")
+        }
+        out.append(
+            Instrument(
+                venue=VENUE,
+                venue_symbol=pid,
+                symbol=pid,
+                kind="spot",
+                base=str(product.get("base_currency") or ""),
+                quote=str(product.get("quote_currency") or ""),
+                tick_size=fixed(product.get("quote_increment")),
+                lot_size=fixed(product.get("base_increment")),
+                status=_status(product),
+                extra=extra,
+            )
+        )
+    return out
+
+
+def _instrument_record(inst: Instrument, feed: str, ts_recv: int) -> InstrumentRecord:
+    return InstrumentRecord(
+        feed=feed,
+        venue=inst.venue,
+        symbol=inst.symbol,
+        ts_recv=ts_recv,
+        kind=inst.kind,
+        base=inst.base,
+        quote=inst.quote,
+        tick_size=inst.tick_size,
+        lot_size=inst.lot_size,
+        status=inst.status,
+        expiry_ns=inst.expiry_ns,
+    )
+
+
+def instrument_records(instruments: Iterable[Instrument], feed: str, ts_recv: int) -> list[Any]:
+    """Instruments as `instrument` records (what a secmaster refresh publishes)."""
+    return [_instrument_record(i, feed, ts_recv) for i in instruments]
+
+
+def normalizer(
+    symbols: Mapping[str, SymbolInfo] | None = None, feed: str = ""
+) -> CoinbaseExchangeNormalizer:
+    """A fresh normalizer for one connection."""
+    return CoinbaseExchangeNormalizer(symbols, feed)

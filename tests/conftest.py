@@ -27,7 +27,9 @@ import pytest
 
 from ssmd.stack.nats import NatsServer
 from ssmd.stack.postgres import PostgresServer
+from ssmd.stack.s3 import S3Server
 from ssmd.stack.server import Server
+from ssmd.stack.temporal import TemporalServer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,6 +78,21 @@ def nats_server() -> Iterator[NatsServer]:
 def pg_server() -> Iterator[PostgresServer]:
     """A throw-away Postgres cluster for the whole session (`.url` is the superuser's)."""
     with running(PostgresServer(temp_dir("pg"), durable=False)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """An S3-compatible server (moto) for the session: `.url`, `.access_key`,
+    `.secret_key`, `.region`, or `.credentials` as boto3 keyword arguments."""
+    with running(S3Server(temp_dir("s3"))) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def temporal_server() -> Iterator[TemporalServer]:
+    """Temporal dev server for the session: `.address` (host:port), `.namespace`."""
+    with running(TemporalServer(temp_dir("temporal"))) as server:
         yield server
 
 

@@ -23,6 +23,10 @@ class StackState(msgspec.Struct, kw_only=True):
     temporal_address: str = ""
     pids: dict[str, int] = {}
     started_ns: int = 0
+    # added for `ssmd down`: the process that owns the stack (`ssmd up`), and every
+    # loopback port each server listens on, so a stop can wait until they are free
+    owner_pid: int = 0
+    ports: dict[str, list[int]] = {}
 
 
 def default_data_dir() -> Path:

@@ -1,0 +1,158 @@
+"""Each real server starts, answers, and stops leaving no process and no open port.
+
+These start their own servers (not the session fixtures) so they can stop them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import psycopg
+import pytest
+
+from ssmd.stack.aio import run_async
+from ssmd.stack.nats import NatsServer
+from ssmd.stack.postgres import PostgresServer
+from ssmd.stack.process import ServerStartError
+from ssmd.stack.s3 import S3Server
+from ssmd.stack.temporal import TemporalServer, describe_namespace
+from ssmd.stack.users import DEFAULT_USER
+
+from .helpers import assert_gone
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="ssmd-test-server-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_nats_jetstream_round_trip_and_clean_stop(scratch: Path) -> None:
+    server = NatsServer(scratch / "nats").start()
+    pid = server.pid or 0
+    assert server.url == f"nats://127.0.0.1:{server.port}"
+    assert server.monitor_port != server.port
+
+    async def go() -> tuple[bytes, int, str]:
+        nc = await nats.connect(server.url)
+        try:
+            js = nc.jetstream()
+            await js.add_stream(name="MD_TEST_SIM", subjects=["md.test.sim.>"])
+            sub = await nc.subscribe("md.test.sim.trade.BTC-USD")
+            await js.publish("md.test.sim.trade.BTC-USD", b'{"price":"1.5"}')
+            msg = await sub.next_msg(timeout=5)
+            info = await js.stream_info("MD_TEST_SIM")
+            return (
+                msg.data,
+                info.state.messages,
+                nc.connected_url.netloc if nc.connected_url else "",
+            )
+        finally:
+            await nc.close()
+
+    data, count, netloc = asyncio.run(go())
+    assert data == b'{"price":"1.5"}'
+    assert count == 1
+    assert netloc == f"127.0.0.1:{server.port}"
+    assert (server.store_dir / "jetstream").is_dir()  # file storage under data_dir
+    server.stop()
+    server.stop()  # idempotent
+    assert_gone(server, pid)
+    assert "Server is ready" in server.log_path.read_text()
+
+
+def test_nats_port_taken_fails_with_name_and_log_tail(scratch: Path) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        server = NatsServer(scratch / "nats", port=port)
+        with pytest.raises(ServerStartError) as info:
+            server.start(timeout=10)
+    message = str(info.value)
+    assert message.startswith("nats exited with code 1 before it was ready")
+    assert "address already in use" in message.lower()
+    assert not server.running
+
+
+def test_postgres_select_persist_reuse_and_clean_stop(scratch: Path) -> None:
+    server = PostgresServer(scratch / "pg", durable=False).start()
+    pid = server.pid or 0
+    assert server.url == f"postgresql://postgres@127.0.0.1:{server.port}/postgres"
+    with psycopg.connect(server.url) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert conn.execute("SHOW server_encoding").fetchone() == ("UTF8",)
+        assert conn.execute("SELECT current_user").fetchone() == ("postgres",)
+        conn.execute("CREATE TABLE kept (v text)")
+        conn.execute("INSERT INTO kept VALUES ('survives a restart')")
+    if os.geteuid() == 0:  # dropped privileges to the unprivileged user
+        status = Path(f"/proc/{pid}/status").read_text()
+        uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
+        import pwd
+
+        assert int(uid_line.split()[1]) == pwd.getpwnam(DEFAULT_USER).pw_uid
+    server.stop()
+    assert_gone(server, pid)
+
+    initdb_runs = server.log_path.read_text().count("--- initdb")
+    again = PostgresServer(scratch / "pg", durable=False).start()
+    try:
+        with psycopg.connect(again.url) as conn:
+            assert conn.execute("SELECT v FROM kept").fetchall() == [("survives a restart",)]
+        assert again.log_path.read_text().count("--- initdb") == initdb_runs == 1
+    finally:
+        again.stop()
+    assert_gone(again, again.process.pid if again.process else 0)
+
+
+def test_postgres_create_and_drop_database(scratch: Path) -> None:
+    with PostgresServer(scratch / "pg", durable=False) as server:
+        url = server.create_database("t_example")
+        conn = psycopg.connect(url, autocommit=True)
+        assert conn.execute("SELECT current_database()").fetchone() == ("t_example",)
+        server.drop_database("t_example")  # forcibly, while this session is open
+        with pytest.raises(psycopg.OperationalError, match="terminating connection"):
+            conn.execute("SELECT 1")
+        conn.close()
+        with psycopg.connect(server.url) as conn:
+            row = conn.execute("SELECT count(*) FROM pg_database WHERE datname = 't_example'")
+            assert row.fetchone() == (0,)
+
+
+def test_s3_bucket_put_get_and_clean_stop(scratch: Path) -> None:
+    import boto3
+
+    server = S3Server(scratch / "s3").start()
+    pid = server.pid or 0
+    assert server.url == f"http://127.0.0.1:{server.port}"
+    s3 = boto3.client("s3", **server.credentials)
+    s3.create_bucket(Bucket="ssmd-raw")
+    key = "raw/dev/sim/2026-01-02/03/0-0-1.jsonl.zst"
+    s3.put_object(Bucket="ssmd-raw", Key=key, Body=b"\x28\xb5\x2f\xfd payload")
+    assert s3.get_object(Bucket="ssmd-raw", Key=key)["Body"].read() == b"\x28\xb5\x2f\xfd payload"
+    listed = s3.list_objects_v2(Bucket="ssmd-raw", Prefix="raw/dev/")
+    assert [o["Key"] for o in listed["Contents"]] == [key]
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["ssmd-raw"]
+    server.stop()
+    assert_gone(server, pid)
+
+
+def test_temporal_namespace_and_clean_stop(scratch: Path) -> None:
+    server = TemporalServer(scratch / "temporal").start()
+    pid = server.pid or 0
+    assert server.address == f"127.0.0.1:{server.port}"
+    assert server.namespace == "default"
+    assert run_async(describe_namespace(server.address, "default")) is True
+    assert server.db_path.is_file()  # persisted to SQLite under data_dir
+    server.stop()
+    assert_gone(server, pid)

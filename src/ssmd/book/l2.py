@@ -113,6 +113,18 @@ class L2Book:
             return [-k for k in self._bid_keys[:n]]
         return self._ask_keys[:n]
 
+    def within_top(self, side: BookSide, price: int, n: int) -> bool:
+        """Is `price` at or better than the n-th best level (or the side shorter than n)?
+
+        Asked right after applying a level, this says whether the update could have
+        changed the top n (what a top-n checksum covers).
+        """
+        if side == "bid":
+            keys = self._bid_keys
+            return len(keys) < n or -price <= keys[n - 1]
+        keys = self._ask_keys
+        return len(keys) < n or price <= keys[n - 1]
+
     def size_at(self, side: BookSide, price: int) -> int:
         """Size resting at a price (0 if none)."""
         return (self._bids if side == "bid" else self._asks).get(price, 0)

@@ -65,7 +65,7 @@ class NormalizerBase:
         self.stats.frames += 1
         try:
             out = self._frame(payload, ts_recv)
-        except Exception as exc:  # noqa: BLE001 - the contract: nothing escapes
+        except Exception as exc:
             out = self._on_bad_frame(payload, ts_recv, exc)
         self._count(out)
         return out
@@ -73,7 +73,7 @@ class NormalizerBase:
     def on_rest(self, endpoint: str, body: bytes | str, ts_recv: int) -> list[Record]:
         try:
             out = self._rest(endpoint, body, ts_recv)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             out = [self.parse_gap(f"REST {endpoint}: {type(exc).__name__}: {exc}", ts_recv)]
         self._count(out)
         return out

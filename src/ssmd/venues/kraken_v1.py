@@ -18,12 +18,19 @@ from zlib import crc32
 
 import msgspec
 
-from ssmd.book.checksum import CHECKSUM_LEVELS, decimals_of, scaler
+from ssmd.book.checksum import CHECKSUM_LEVELS, decimals_of
 from ssmd.book.integrity import BookState, crossed_detail
+from ssmd.book.l2 import BookSide
 from ssmd.model.fixed import to_fixed
 from ssmd.model.instrument import Instrument
 from ssmd.model.records import Book, Level, Quote, Record, Side, Trade
-from ssmd.venues._normalizer import NormalizerBase, excerpt, parse_fixed, publishable
+from ssmd.venues._normalizer import (
+    INT64_MAX,
+    NormalizerBase,
+    excerpt,
+    parse_fixed,
+    publishable,
+)
 from ssmd.venues.base import SymbolInfo
 from ssmd.venues.kraken_common import normalize_pair, parse_asset_pairs
 from ssmd.venues.registry import VENUES
@@ -106,24 +113,86 @@ def _ts(text: str) -> int:
 
 
 class _KState(BookState):
-    """A Kraken book plus the checksum token of every level (computed once per update)."""
+    """A Kraken book plus what its checksum needs, kept incrementally.
 
-    __slots__ = ("pdiv", "pmul", "qdiv", "qmul", "tok_a", "tok_b")
+    v1 checksums the wire strings, whose decimals are fixed per pair but are *not*
+    AssetPairs' pair_decimals (XBT/CHF: pair_decimals 1, wire '56218.30000'), so the
+    precision is learned from the snapshot. Each level's token (digits without '.' and
+    leading zeros) is computed once when the level arrives; the CRC of the ask half is
+    cached and recomputed only when an update reaches into the top 10.
+    """
+
+    __slots__ = ("crc_a", "pdot", "pmul", "qdot", "qmul", "str_b", "tok_a", "tok_b")
 
     def set_precision(self, price_decimals: int, qty_decimals: int) -> None:
         self.price_decimals, self.qty_decimals = price_decimals, qty_decimals
-        self.pdiv, self.pmul = scaler(price_decimals)
-        self.qdiv, self.qmul = scaler(qty_decimals)
+        self.pdot, self.qdot = -price_decimals - 1, -qty_decimals - 1
+        self.pmul = 10 ** (9 - price_decimals) if price_decimals <= 9 else 0
+        self.qmul = 10 ** (9 - qty_decimals) if qty_decimals <= 9 else 0
+        self.crc_a = -1
+        self.str_b = None
 
-    def token(self, px: int, sz: int) -> str:
-        return f"{px // self.pdiv * self.pmul}{sz // self.qdiv * self.qmul}"
+    def level(self, price: str, qty: str) -> tuple[int, int, str]:
+        """(price, size, checksum token) of a wire level; ValueError if malformed."""
+        pdot, qdot = self.pdot, self.qdot
+        if (
+            len(price) > -pdot
+            and len(qty) > -qdot
+            and price[pdot] == "."
+            and qty[qdot] == "."
+            and self.pmul
+            and self.qmul
+        ):
+            pi = int(price.replace(".", "", 1))
+            qi = int(qty.replace(".", "", 1))
+            if pi > 0 and qi >= 0:
+                return pi * self.pmul, qi * self.qmul, f"{pi}{qi}"
+        # off-precision string: slower exact path, token per the same rule
+        px, sz = parse_fixed(price), parse_fixed(qty)
+        tok = price.replace(".", "").lstrip("0") + qty.replace(".", "").lstrip("0")
+        return px, sz, tok
 
-    def checksum(self) -> int:
+    def checksum(self, asks_dirty: bool, bids_dirty: bool) -> int:
         book = self.book
-        ta, tb = self.tok_a, self.tok_b
-        parts = [ta[p] for p in book.top_prices("ask", CHECKSUM_LEVELS)]
-        parts += [tb[p] for p in book.top_prices("bid", CHECKSUM_LEVELS)]
-        return crc32("".join(parts).encode())
+        if asks_dirty or self.crc_a < 0:
+            ta = self.tok_a
+            text = "".join([ta[p] for p in book.top_prices("ask", CHECKSUM_LEVELS)])
+            self.crc_a = crc32(text.encode())
+        if bids_dirty or self.str_b is None:
+            tb = self.tok_b
+            text = "".join([tb[p] for p in book.top_prices("bid", CHECKSUM_LEVELS)])
+            self.str_b = text.encode()
+        return crc32(self.str_b, self.crc_a)
+
+
+def _apply_rows(
+    state: _KState,
+    side: BookSide,
+    rows: list[list[str]],
+    out: list[Level],
+    last_ts: str,
+    dirty: bool,
+    big: bool,
+) -> tuple[str, bool, bool]:
+    """Apply one side's wire levels in order; note top-10 changes and the newest time."""
+    book, level = state.book, state.level
+    toks = state.tok_a if side == "ask" else state.tok_b
+    for row in rows:
+        px, sz, tok = level(row[0], row[1])
+        if row[2] > last_ts:
+            last_ts = row[2]
+        out.append((px, sz))
+        if sz:
+            toks[px] = tok
+        evicted = book.apply(side, px, sz)
+        if evicted is not None:
+            out.append((evicted, 0))
+            del toks[evicted]
+        if not dirty:
+            dirty = book.within_top(side, px, CHECKSUM_LEVELS)
+        if px > INT64_MAX:
+            big = True
+    return last_ts, dirty, big
 
 
 class KrakenV1Normalizer(NormalizerBase):
@@ -143,18 +212,11 @@ class KrakenV1Normalizer(NormalizerBase):
         self.books: dict[str, _KState] = {}
         self.channels: dict[int, str] = {}
         """Book channelID -> pair, from subscriptionStatus (to pin a bad frame on a book)."""
-        self.precision: dict[str, tuple[int, int]] = {}
         self.add_instruments(instruments)
 
     def add_instruments(self, instruments: Iterable[Instrument]) -> None:
-        """Take pair precision (for checksums) and symbols from reference data."""
+        """Symbols from reference data (v1 checksums take precision from the wire, not here)."""
         for ins in instruments:
-            extra = ins.extra
-            if "pair_decimals" in extra and "lot_decimals" in extra:
-                self.precision[ins.venue_symbol] = (
-                    int(extra["pair_decimals"]),
-                    int(extra["lot_decimals"]),
-                )
             if ins.venue_symbol not in self.symbols:
                 self.symbols[ins.venue_symbol] = SymbolInfo(ins.symbol)
 
@@ -203,8 +265,7 @@ class KrakenV1Normalizer(NormalizerBase):
             info = self.symbol_info(pair, normalize_pair(pair))
             state = _KState(pair, info.symbol, info.iid, int(depth) if depth.isdigit() else 10)
             state.tok_a, state.tok_b = {}, {}
-            if pair in self.precision:
-                state.set_precision(*self.precision[pair])
+            state.set_precision(-1, -1)
             self.books[pair] = state
         return state
 
@@ -216,33 +277,24 @@ class KrakenV1Normalizer(NormalizerBase):
             return self._snapshot(state, body, ts_recv)
         if not state.valid:
             return []  # waiting for the snapshot that follows a resync
-        book, tok_a, tok_b, token = state.book, state.tok_a, state.tok_b, state.token
         asks: list[Level] = []
         bids: list[Level] = []
         last_ts = ""
         checksum = None
+        dirty_a = dirty_b = big = False
         for body in msg[1:-2]:
-            for key, side, levels, toks in (("a", "ask", asks, tok_a), ("b", "bid", bids, tok_b)):
-                rows = body.get(key)
-                if not rows:
-                    continue
-                for row in rows:
-                    px = parse_fixed(row[0])
-                    sz = parse_fixed(row[1])
-                    if row[2] > last_ts:
-                        last_ts = row[2]
-                    levels.append((px, sz))
-                    if sz:
-                        toks[px] = token(px, sz)
-                    evicted = book.apply(side, px, sz)  # type: ignore[arg-type]
-                    if evicted is not None:
-                        levels.append((evicted, 0))
-                        del toks[evicted]
+            rows = body.get("a")
+            if rows:
+                last_ts, dirty_a, big = _apply_rows(state, "ask", rows, asks, last_ts, dirty_a, big)
+            rows = body.get("b")
+            if rows:
+                last_ts, dirty_b, big = _apply_rows(state, "bid", rows, bids, last_ts, dirty_b, big)
             if "c" in body:
                 checksum = body["c"]
         ts_event = _ts(last_ts) if last_ts else 0
+        book = state.book
         if checksum is not None and self.verify_checksums:
-            ours = state.checksum()
+            ours = state.checksum(dirty_a, dirty_b)
             if ours != int(checksum):
                 gap = self.fail(
                     state, "checksum", f"venue {checksum} != ours {ours}", ts_recv,
@@ -250,6 +302,8 @@ class KrakenV1Normalizer(NormalizerBase):
                 )  # fmt: skip
                 return [gap]
             self.stats.checksums_verified += 1
+        if big:
+            bids, asks = publishable(bids), publishable(asks)
         if book.is_crossed():
             return [
                 self.fail(state, "crossed", crossed_detail(book), ts_recv, "resubscribe", ts_event)
@@ -257,24 +311,22 @@ class KrakenV1Normalizer(NormalizerBase):
         return [
             Book(
                 feed=self.feed, venue="kraken", symbol=state.symbol, iid=state.iid,
-                ts_event=ts_event, ts_recv=ts_recv, snapshot=False, bids=publishable(bids),
-                asks=publishable(asks),
+                ts_event=ts_event, ts_recv=ts_recv, snapshot=False, bids=bids, asks=asks,
             )
         ]  # fmt: skip
 
     def _snapshot(self, state: _KState, body: dict[str, Any], ts_recv: int) -> list[Record]:
         rows_a, rows_b = body.get("as", []), body.get("bs", [])
-        if state.price_decimals < 0:
-            first = (rows_a or rows_b)[0]
-            state.set_precision(decimals_of(first[0]), decimals_of(first[1]))
-        asks = [(parse_fixed(r[0]), parse_fixed(r[1])) for r in rows_a]
-        bids = [(parse_fixed(r[0]), parse_fixed(r[1])) for r in rows_b]
+        first = (rows_a or rows_b)[0]
+        state.set_precision(decimals_of(first[0]), decimals_of(first[1]))
+        level = state.level
+        parsed_a = [level(r[0], r[1]) for r in rows_a]
+        parsed_b = [level(r[0], r[1]) for r in rows_b]
         last_ts = max((r[2] for r in rows_a + rows_b), default="")
         book = state.book
-        book.apply_snapshot(bids, asks)
-        token = state.token
-        state.tok_a = {px: token(px, sz) for px, sz in book.top("ask", book.max_depth or len(asks))}
-        state.tok_b = {px: token(px, sz) for px, sz in book.top("bid", book.max_depth or len(bids))}
+        book.apply_snapshot([(p, q) for p, q, _ in parsed_b], [(p, q) for p, q, _ in parsed_a])
+        state.tok_a = {p: t for p, q, t in parsed_a if q}
+        state.tok_b = {p: t for p, q, t in parsed_b if q}
         state.valid = True
         ts_event = _ts(last_ts) if last_ts else 0
         if book.is_crossed():

@@ -305,3 +305,6 @@ class BinanceNormalizer(NormalizerBase):
             seq=int(data["u"]), bid_px=to_fixed(data["b"]), bid_sz=to_fixed(data["B"]),
             ask_px=to_fixed(data["a"]), ask_sz=to_fixed(data["A"]),
         )  # fmt: skip
+
+
+Normalizer = BinanceNormalizer

@@ -389,3 +389,6 @@ class KrakenV1Normalizer(NormalizerBase):
         if state is not None and state.valid:
             return [self.fail(state, "parse", detail[:200], ts_recv, "resubscribe")]
         return [self.parse_gap(detail, ts_recv)]
+
+
+Normalizer = KrakenV1Normalizer

@@ -118,18 +118,23 @@ def _factory(module: ModuleType) -> Any:
     return None
 
 
-def replay(normalizer: Normalizer, frames: list[Frame]) -> dict[str, Any]:
-    """Feed frames to a normalizer; the verifier's report."""
+def replay(
+    normalizer: Normalizer, frames: list[Frame], records: list[Any] | None = None
+) -> dict[str, Any]:
+    """Feed frames to a normalizer; the verifier's report. `records` collects the output."""
     unreadable = 0
     resyncs = 0
     for frame in frames:
         direction = frame.direction
+        out: list[Any] = []
         if direction == "in":
-            normalizer.on_frame(frame.payload, frame.ts_recv)
+            out = normalizer.on_frame(frame.payload, frame.ts_recv)
         elif direction == "rest":
-            normalizer.on_rest(frame.endpoint, frame.payload, frame.ts_recv)
+            out = normalizer.on_rest(frame.endpoint, frame.payload, frame.ts_recv)
         elif direction == "error":
             unreadable += 1
+        if records is not None:
+            records.extend(out)
         resyncs += len(normalizer.take_resyncs())
     stats = normalizer.stats
     return {

@@ -145,3 +145,59 @@ def test_bad_clients_are_refused_with_their_path(
 def test_duplicate_ids_are_refused(conn: psycopg.Connection) -> None:
     with pytest.raises(ValueError, match="listed twice"):
         clients.sync_clients(conn, "dev", [{"id": "a"}, {"id": "a"}], "ops")
+
+
+def test_the_spec_client_struct_syncs_with_inclusive_end_and_revoked() -> None:
+    from ssmd.spec.model import Client as SpecClient
+
+    raw = {
+        "id": "desk",
+        "type": "display",
+        "description": "trading desk screens",
+        "scopes": ["stream", "read"],
+        "transforms": ["bps"],
+        "entitlements": [
+            {
+                "feeds": ["kraken"],
+                "symbols": ["BTC-*"],
+                "types": ["trade"],
+                "start": "2026-01-01",
+                "end": "2026-01-31",
+                "lookback": DAY,
+                "expires": "2027-01-01",
+            }
+        ],
+    }
+    spec = msgspec.convert(raw, SpecClient, strict=False)
+    got = clients.coerce_client(spec)
+    assert got == ClientSpec(
+        id="desk",
+        type="display",
+        description="trading desk screens",
+        scopes=("read", "stream"),
+        transforms=("bps",),
+        entitlements=(
+            EntitlementSpec(
+                feeds=("kraken",),
+                symbols=("BTC-*",),
+                record_types=("trade",),
+                date_from_ns=JAN1_2026,
+                date_to_ns=JAN1_2026 + 31 * DAY,  # end 2026-01-31 inclusive
+                expires_ns=1_798_761_600 * 10**9,
+                lookback_ns=DAY,
+            ),
+        ),
+    )
+    revoked = msgspec.convert(raw | {"revoked": True}, SpecClient, strict=False)
+    assert clients.coerce_client(revoked).active is False
+
+
+def test_revoked_in_definition_deactivates(conn: psycopg.Connection) -> None:
+    clients.sync_clients(conn, "dev", [{"id": "a"}], "ops")
+    result = clients.sync_clients(conn, "dev", [{"id": "a", "revoked": True}], "ops")
+    assert result.changed == ["a"]
+    assert clients.list_clients(conn, "dev") == []
+    [entry] = audit.log(conn, action="client.change")
+    assert entry.details == {"active": {"from": True, "to": False}}
+    stored = clients.get_client(conn, "dev", "a")
+    assert stored is not None and stored.active is False

@@ -6,11 +6,12 @@ and writes one audit entry per change. A client dropped from the definition is m
 inactive, not deleted: its keys stop authenticating but its history (and key rows) stay,
 and re-adding it restores them.
 
-Input: anything msgspec can turn into builtins (the spec's Structs, dicts) with these
-fields per client — `id` (or `name`), `type` (display | non-display | trading), `scopes`,
-`entitlements`: a list of {feeds, symbols (globs), record_types (or types),
-from/to (or date_from/date_to, or window: {from, to}), expires (or expiry)}; times are
-ns or ISO-8601 strings. `ClientSpec` / `EntitlementSpec` below are the normalized form.
+Input: anything msgspec can turn into builtins — `ssmd.spec.Client` Structs, dicts — with
+per client `id` (or `name`), `type` (display | non-display | trading), `scopes`,
+`description`, `transforms`, `entitlements`: a list of {feeds, symbols (globs),
+types (or record_types), start / end (dates, end INCLUSIVE, as in the spec) or
+date_from / date_to (ns or ISO, to exclusive), lookback (ns), expires}. Times are ns or
+ISO-8601 strings/dates. `ClientSpec` / `EntitlementSpec` below are the normalized form.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ from ssmd.model.time import now_ns, parse_time
 ClientType = Literal["display", "non-display", "trading"]
 SCOPES: tuple[str, ...] = ("admin", "operator", "read", "stream", "feedback")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DAY = 86_400 * 10**9
 
 
 class EntitlementSpec(msgspec.Struct, kw_only=True, frozen=True):
     feeds: tuple[str, ...] = ()
-    """Feed names; empty = no feed (entitlements grant, they never default to all)."""
+    """Feed names, '*' for every feed; empty = none (entitlements grant, never default)."""
     symbols: tuple[str, ...] = ("*",)
     """Symbol globs (fnmatch) over normalized symbols."""
     record_types: tuple[str, ...] = ()
@@ -43,6 +46,8 @@ class EntitlementSpec(msgspec.Struct, kw_only=True, frozen=True):
     """History window end (exclusive), ns; None = unbounded."""
     expires_ns: int | None = None
     """The grant ends at this time, ns; None = never."""
+    lookback_ns: int = 0
+    """Rolling history window, ns; 0 = unlimited."""
 
 
 class ClientSpec(msgspec.Struct, kw_only=True, frozen=True):
@@ -50,6 +55,10 @@ class ClientSpec(msgspec.Struct, kw_only=True, frozen=True):
     type: ClientType = "non-display"
     scopes: tuple[str, ...] = ("read",)
     entitlements: tuple[EntitlementSpec, ...] = ()
+    description: str = ""
+    transforms: tuple[str, ...] = ()
+    active: bool = True
+    """False when the definition marks the client `revoked: true`."""
 
 
 class Client(msgspec.Struct, kw_only=True, frozen=True):
@@ -61,6 +70,8 @@ class Client(msgspec.Struct, kw_only=True, frozen=True):
     entitlements: tuple[EntitlementSpec, ...]
     created_ns: int
     updated_ns: int
+    description: str = ""
+    transforms: tuple[str, ...] = ()
 
 
 class SyncResult(msgspec.Struct, kw_only=True, frozen=True):
@@ -107,15 +118,34 @@ def coerce_entitlement(obj: Any, where: str = "entitlement") -> EntitlementSpec:
         symbols=("*",) if symbols is None else _strings(symbols, f"{where}.symbols"),
         record_types=_strings(_pick(data, "record_types", "types"), f"{where}.record_types"),
         date_from_ns=_time(
-            _pick(data, "date_from_ns", "date_from", "from") or _pick(window, "from", "start"),
+            _pick(data, "date_from_ns", "date_from", "from", "start")
+            or _pick(window, "from", "start"),
             f"{where}.from",
         ),
-        date_to_ns=_time(
-            _pick(data, "date_to_ns", "date_to", "to") or _pick(window, "to", "end"),
-            f"{where}.to",
-        ),
+        date_to_ns=_end(data, window, where),
         expires_ns=_time(_pick(data, "expires_ns", "expires", "expiry"), f"{where}.expires"),
+        lookback_ns=_lookback(data.get("lookback"), where),
     )
+
+
+def _end(data: dict[str, Any], window: dict[str, Any], where: str) -> int | None:
+    """Exclusive end in ns. The spec's `end` is an inclusive date: the day after, 00:00."""
+    exclusive = _pick(data, "date_to_ns", "date_to", "to") or _pick(window, "to")
+    if exclusive is not None:
+        return _time(exclusive, f"{where}.to")
+    inclusive = _pick(data, "end") or _pick(window, "end")
+    end = _time(inclusive, f"{where}.end")
+    if end is not None and isinstance(inclusive, str) and _DATE.match(inclusive):
+        end += _DAY
+    return end
+
+
+def _lookback(value: Any, where: str) -> int:
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{where}.lookback: int ns >= 0 (got {value!r})")
+    return value
 
 
 def coerce_client(obj: Any, where: str = "client") -> ClientSpec:
@@ -137,6 +167,9 @@ def coerce_client(obj: Any, where: str = "client") -> ClientSpec:
     return ClientSpec(
         id=cid,
         type=ctype,
+        description=str(data.get("description") or ""),
+        transforms=_strings(data.get("transforms"), f"{where}.transforms"),
+        active=bool(data.get("active", True)) and not bool(data.get("revoked", False)),
         scopes=tuple(sorted(set(scopes))),
         entitlements=tuple(
             coerce_entitlement(e, f"{where}.entitlements[{i}]") for i, e in enumerate(ents)
@@ -175,9 +208,19 @@ def sync_clients(
         target = f"client/{env}/{spec.id}"
         if old is None:
             conn.execute(
-                "INSERT INTO clients (env, client_id, type, scopes, active, created_ns,"
-                " updated_ns) VALUES (%s, %s, %s, %s, true, %s, %s)",
-                (env, spec.id, spec.type, list(spec.scopes), ts, ts),
+                "INSERT INTO clients (env, client_id, type, scopes, description, transforms,"
+                " active, created_ns, updated_ns) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    env,
+                    spec.id,
+                    spec.type,
+                    list(spec.scopes),
+                    spec.description,
+                    list(spec.transforms),
+                    spec.active,
+                    ts,
+                    ts,
+                ),
             )
             _write_entitlements(conn, env, spec)
             audit.append(conn, actor, "client.add", target, to_plain(spec), ts_ns=ts)
@@ -188,9 +231,18 @@ def sync_clients(
             result.unchanged.append(spec.id)
             continue
         conn.execute(
-            "UPDATE clients SET type = %s, scopes = %s, active = true, updated_ns = %s"
-            " WHERE env = %s AND client_id = %s",
-            (spec.type, list(spec.scopes), ts, env, spec.id),
+            "UPDATE clients SET type = %s, scopes = %s, description = %s, transforms = %s,"
+            " active = %s, updated_ns = %s WHERE env = %s AND client_id = %s",
+            (
+                spec.type,
+                list(spec.scopes),
+                spec.description,
+                list(spec.transforms),
+                spec.active,
+                ts,
+                env,
+                spec.id,
+            ),
         )
         if "entitlements" in changes:
             conn.execute(
@@ -217,12 +269,16 @@ def sync_clients(
 
 def _diff(old: Client, new: ClientSpec) -> dict[str, Any]:
     changes: dict[str, Any] = {}
-    if not old.active:
-        changes["active"] = {"from": False, "to": True}
+    if old.active != new.active:
+        changes["active"] = {"from": old.active, "to": new.active}
     if old.type != new.type:
         changes["type"] = {"from": old.type, "to": new.type}
     if tuple(old.scopes) != tuple(new.scopes):
         changes["scopes"] = {"from": list(old.scopes), "to": list(new.scopes)}
+    if old.description != new.description:
+        changes["description"] = {"from": old.description, "to": new.description}
+    if tuple(old.transforms) != tuple(new.transforms):
+        changes["transforms"] = {"from": list(old.transforms), "to": list(new.transforms)}
     if tuple(old.entitlements) != tuple(new.entitlements):
         changes["entitlements"] = {
             "from": to_plain(old.entitlements),
@@ -235,7 +291,8 @@ def _write_entitlements(conn: psycopg.Connection, env: str, spec: ClientSpec) ->
     for pos, ent in enumerate(spec.entitlements):
         conn.execute(
             "INSERT INTO entitlements (env, client_id, position, feeds, symbols, record_types,"
-            " date_from_ns, date_to_ns, expires_ns) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            " date_from_ns, date_to_ns, expires_ns, lookback_ns)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 env,
                 spec.id,
@@ -246,6 +303,7 @@ def _write_entitlements(conn: psycopg.Connection, env: str, spec: ClientSpec) ->
                 ent.date_from_ns,
                 ent.date_to_ns,
                 ent.expires_ns,
+                ent.lookback_ns,
             ),
         )
 
@@ -255,7 +313,8 @@ def list_clients(
 ) -> list[Client]:
     """Clients (of one env, or all), with their entitlements, ordered by env and id."""
     rows = conn.execute(
-        "SELECT env, client_id, type, scopes, active, created_ns, updated_ns FROM clients"
+        "SELECT env, client_id, type, scopes, active, created_ns, updated_ns, description,"
+        " transforms FROM clients"
         " WHERE (%(env)s::text IS NULL OR env = %(env)s) AND (active OR %(all)s)"
         " ORDER BY env, client_id",
         {"env": env, "all": include_inactive},
@@ -263,7 +322,7 @@ def list_clients(
     ents: dict[tuple[str, str], list[EntitlementSpec]] = {}
     for e in conn.execute(
         "SELECT env, client_id, feeds, symbols, record_types, date_from_ns, date_to_ns,"
-        " expires_ns FROM entitlements WHERE (%(env)s::text IS NULL OR env = %(env)s)"
+        " expires_ns, lookback_ns FROM entitlements WHERE (%(env)s::text IS NULL OR env = %(env)s)"
         " ORDER BY env, client_id, position",
         {"env": env},
     ).fetchall():
@@ -275,6 +334,7 @@ def list_clients(
                 date_from_ns=e[5],
                 date_to_ns=e[6],
                 expires_ns=e[7],
+                lookback_ns=e[8],
             )
         )
     return [
@@ -287,6 +347,8 @@ def list_clients(
             entitlements=tuple(ents.get((r[0], r[1]), [])),
             created_ns=r[5],
             updated_ns=r[6],
+            description=r[7],
+            transforms=tuple(r[8]),
         )
         for r in rows
     ]

@@ -106,8 +106,9 @@ def test_golden_ws_messages(fixtures_dir: Path) -> None:
 
 
 def test_builders() -> None:
-    frames = [msgspec.json.decode(f) for f in binance.subscribe(
-        [f"S{i}USDT" for i in range(60)], ["depth", "bookTicker", "trade", "aggTrade"])]  # fmt: skip
+    channels = ["depth", "bookTicker", "trade", "aggTrade"]
+    symbols = [f"S{i}USDT" for i in range(60)]
+    frames = [msgspec.json.decode(f) for f in binance.subscribe(symbols, channels)]
     assert [len(f["params"]) for f in frames] == [200, 40]
     assert frames[0]["params"][:2] == ["s0usdt@depth@100ms", "s0usdt@bookTicker"]
     assert [f["id"] for f in frames] == [1, 2] and frames[0]["method"] == "SUBSCRIBE"

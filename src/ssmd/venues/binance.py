@@ -223,9 +223,13 @@ class BinanceNormalizer(NormalizerBase):
             return [self._trade(data, ts_recv, str(data["t"]))]
         if kind == "aggTrade":
             return [self._trade(data, ts_recv, f"a{data['a']}")]
-        if kind is None and "u" in data and "b" in data and "A" in data:
-            return [self._quote(data, ts_recv)]
-        return []  # subscription acks {"result": null, "id": n}, klines, ...
+        if kind is None:
+            if "u" in data and "b" in data and "A" in data:
+                return [self._quote(data, ts_recv)]
+            if "id" in msg and ("result" in msg or "error" in msg):
+                return []  # a reply to SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS
+            raise ValueError("unrecognized frame (no event type 'e')")
+        return []  # klines and other events we do not map
 
     def _diff(self, state: _BState, data: dict[str, Any], ts_recv: int) -> list[Record]:
         first, final = int(data["U"]), int(data["u"])

@@ -246,6 +246,8 @@ class KrakenV1Normalizer(NormalizerBase):
 
     def _event(self, msg: dict[str, Any], ts_recv: int) -> list[Record]:
         event = msg.get("event")
+        if not isinstance(event, str):
+            raise ValueError("object frame without an 'event'")
         if event == "subscriptionStatus":
             name = str(msg.get("channelName", ""))
             pair = str(msg.get("pair", ""))

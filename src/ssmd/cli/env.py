@@ -14,7 +14,7 @@ from typing import NoReturn
 import typer
 
 from ssmd import spec
-from ssmd.cli.output import INVALID, USAGE, CliError, JsonOpt, console, print_json
+from ssmd.cli.output import INVALID, USAGE, CliError, JsonOpt, print_json
 from ssmd.spec.edit import EditError, dump, promote, write_atomic
 from ssmd.spec.errors import InvalidSpec, SpecError
 from ssmd.spec.yamlsrc import parse
@@ -181,7 +181,7 @@ def diff(
     if not changes:
         typer.echo("no differences")
     for change in changes:
-        console.print(str(change), markup=False, highlight=False)
+        typer.echo(str(change))
 
 
 @app.command(name="promote")
@@ -220,7 +220,7 @@ def promote_cmd(
         print_json({"target": str(dst), "written": not dry_run, "changes": changes})
         return
     for change in changes:
-        console.print(str(change), markup=False, highlight=False)
+        typer.echo(str(change))
     verb = "would change" if dry_run else "promoted into"
     typer.echo(f"{src} {verb} {dst}: {len(changes)} change(s)")
 

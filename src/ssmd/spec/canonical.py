@@ -1,6 +1,7 @@
 """Stable forms of a definition: canonical JSON + sha256 (versions), documents, diffs.
 
-Canonical JSON is msgspec's encoding with sorted keys and defaults omitted: spelling out a
+Canonical JSON is the model as builtins (durations ns, sizes bytes) with defaults omitted
+and keys sorted: spelling out a
 default, reordering keys or writing "60m" for "1h" does not change the hash. Documents
 (`to_document`) are the human form: every field present, durations and sizes spelled
 with units; diffs and YAML output use them.
@@ -21,19 +22,26 @@ from ssmd.spec.model import Environment
 
 
 def canonical_json(env: Environment) -> bytes:
-    """Sorted keys, no defaults, no whitespace: the bytes whose sha256 names a version."""
-    return msgspec.json.encode(env, order="sorted")
+    """Sorted keys, no defaults, no whitespace: the bytes whose sha256 names a version.
+
+    Decodes back with `msgspec.json.decode(data, type=Environment)` (`load.from_json`).
+    """
+    doc = _plain(env, mi.type_info(Environment), defaults=False, spell=False)
+    return msgspec.json.encode(doc, order="sorted")
 
 
 def spec_sha256(env: Environment) -> str:
     return hashlib.sha256(canonical_json(env)).hexdigest()
 
 
-def _plain(value: Any, t: mi.Type, defaults: bool) -> Any:
+def _plain(value: Any, t: mi.Type, defaults: bool, spell: bool = True) -> Any:
+    """Builtins for `value`; `spell` writes durations/sizes with units, else as ints."""
     extra: dict = {}
     while isinstance(t, mi.Metadata):
         extra.update(t.extra or {})
         t = t.type
+    if not spell:
+        extra = {}
     if extra.get("unit") == "duration" and isinstance(value, int):
         return (
             ("forever" if extra.get("forever") else "0s")
@@ -46,19 +54,19 @@ def _plain(value: Any, t: mi.Type, defaults: bool) -> Any:
         if value is None:
             return None
         (t,) = [u for u in t.types if not isinstance(u, mi.NoneType)][:1]
-        return _plain(value, t, defaults)
+        return _plain(value, t, defaults, spell)
     if isinstance(t, mi.StructType):
         out = {}
         for f in t.fields:
             v = getattr(value, f.name)
             if not defaults and not f.required and _is_default(v, f):
                 continue
-            out[f.encode_name] = _plain(v, f.type, defaults)
+            out[f.encode_name] = _plain(v, f.type, defaults, spell)
         return out
     if isinstance(t, mi.DictType):
-        return {k: _plain(v, t.value_type, defaults) for k, v in value.items()}
+        return {k: _plain(v, t.value_type, defaults, spell) for k, v in value.items()}
     if isinstance(t, mi.ListType):
-        return [_plain(v, t.item_type, defaults) for v in value]
+        return [_plain(v, t.item_type, defaults, spell) for v in value]
     if isinstance(value, dt.date):
         return value.isoformat()
     return value

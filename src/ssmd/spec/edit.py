@@ -9,6 +9,7 @@ e.g. an unknown feed) and leaves the file byte-for-byte untouched.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import io
 import math
 import os
@@ -154,6 +155,14 @@ def _client(tree: CommentedMap, client_id: str) -> tuple[CommentedSeq, int]:
             return clients, i
     known = ", ".join(str(c.get("id")) for c in clients if isinstance(c, dict)) or "none"
     raise EditError(f"no client with id {client_id!r}", f"clients in this environment: {known}")
+
+
+def _date_or_text(value: str) -> dt.date | str:
+    """Dates are written as YAML dates (unquoted); anything else is left for validation."""
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        return value
 
 
 def min_shards(venue: str, count: int, per_connection: int | None = None) -> int:
@@ -310,11 +319,14 @@ def entitle(
             ent["symbols"] = _flow(symbols)
         if types:
             ent["types"] = _flow(types)
-        for key, value in (("start", start), ("end", end), ("lookback", lookback)):
+        for key, value in (
+            ("start", start),
+            ("end", end),
+            ("lookback", lookback),
+            ("expires", expires),
+        ):
             if value:
-                ent[key] = value
-        if expires:
-            ent["expires"] = expires
+                ent[key] = _date_or_text(value) if key != "lookback" else value
         _section(clients[i], "entitlements", CommentedSeq).append(ent)
 
     return edit_file(path, change)

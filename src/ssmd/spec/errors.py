@@ -55,3 +55,5 @@ class Issue(msgspec.Struct, frozen=True):
     hint: str = ""
     key: bool = False
     """Place it at the key rather than the value (unknown keys, bad names)."""
+    ref: Path = ()
+    """For a dangling reference, what it names, e.g. ('feeds', 'kraken')."""

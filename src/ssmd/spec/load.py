@@ -58,7 +58,7 @@ def check_tree(tree: Any, file: str) -> tuple[Environment | None, list[SpecError
         ]
     env, issues, bad = build(tree, Environment)
     if env is not None:
-        issues += [i for i in rules.check(env) if not _related(i.path, bad)]
+        issues += [i for i in rules.check(env) if not _related(i.path, bad) and i.ref not in bad]
     return env, sorted(place(issues, file, positions), key=lambda e: (e.line, e.col, e.path))
 
 

@@ -6,6 +6,7 @@ the file. Where a rule needs the venue registry it reads the static `VENUES` tab
 
 from __future__ import annotations
 
+import difflib
 import functools
 import math
 import re
@@ -36,13 +37,24 @@ def _check_zone(zone: str, path: tuple) -> Iterator[Issue]:
         )
 
 
+def ref_hint(name: str, known: set[str] | dict, what: str) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"known {what}s: {', '.join(sorted(known))}" if known else f"no {what}s are defined"
+
+
 def _refs(names: list[str], known: set[str], path: tuple, what: str, star: bool) -> Iterator[Issue]:
     for i, name in enumerate(names):
         if name == ALL and star:
             continue
         if name not in known:
-            hint = suggest(name, sorted(known)) or f"no {what}s are defined"
-            yield Issue((*path, i), f"unknown {what} {name!r}", hint)
+            yield Issue(
+                (*path, i),
+                f"unknown {what} {name!r}",
+                ref_hint(name, known, what),
+                ref=(f"{what}s", name),
+            )
 
 
 def check_feed(name: str, feed: Feed) -> Iterator[Issue]:
@@ -215,8 +227,12 @@ def check_schedules(env: Environment) -> Iterator[Issue]:
             yield Issue((*base, "cron"), problem, "minute hour day-of-month month day-of-week")
         yield from _check_zone(sched.timezone, (*base, "timezone"))
         if sched.calendar and sched.calendar not in calendars:
-            hint = suggest(sched.calendar, sorted(calendars)) or "define it under calendars:"
-            yield Issue((*base, "calendar"), f"unknown calendar {sched.calendar!r}", hint)
+            yield Issue(
+                (*base, "calendar"),
+                f"unknown calendar {sched.calendar!r}",
+                ref_hint(sched.calendar, calendars, "calendar"),
+                ref=("calendars", sched.calendar),
+            )
         yield from _refs(sched.feeds, feeds, (*base, "feeds"), "feed", star=True)
 
 
@@ -242,6 +258,7 @@ def check_quality(env: Environment) -> Iterator[Issue]:
             ("quality", "open_issues"),
             "open_issues needs an issue tracker",
             "configure integrations.issue_tracker or set open_issues: false",
+            ref=("integrations", "issue_tracker"),
         )
 
 

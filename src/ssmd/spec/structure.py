@@ -216,6 +216,7 @@ class Walker:
                 self.err((*path,), f"missing required key {f.encode_name!r}")
                 ok = False
         if not ok:
+            self.bad.add(path)  # dropped: references to it must not cascade
             return INVALID
         return t.cls(**kwargs)
 

@@ -31,6 +31,8 @@ def parse(text: str, file: str) -> tuple[Any, list[SpecError]]:
         tree = new_yaml().load(io.StringIO(text))
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if exc.context_mark and "<stream end>" in (exc.problem or ""):
+            mark = exc.context_mark  # where the unclosed thing began, not past the end
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = " ".join(filter(None, [exc.problem, f"({exc.context})" if exc.context else ""]))
         if exc.problem and "duplicate key" in exc.problem:

@@ -140,9 +140,9 @@ print("clean exit", flush=True)
 """
 
 
-def start_owner(data_dir: Path) -> tuple[subprocess.Popen[str], StackState]:
+def start_owner(data_dir: Path, script: str = OWNER) -> tuple[subprocess.Popen[str], StackState]:
     proc = subprocess.Popen(
-        [sys.executable, "-c", OWNER, str(data_dir)],
+        [sys.executable, "-c", script, str(data_dir)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -179,4 +179,30 @@ def test_stop_stack_kills_orphaned_servers(data_dir: Path) -> None:
     assert all(pid_alive(pid) for pid in state.pids.values())  # servers orphaned, running
     stopped = stop_stack(state)
     assert stopped == ["postgres", "nats"]
+    assert_state_gone(state)
+
+
+SLEEPY_OWNER = """
+import sys, time
+from pathlib import Path
+from ssmd.stack.local import LocalStack
+
+try:
+    with LocalStack(Path(sys.argv[1]), "dev", durable=False):
+        time.sleep(600)  # not in stack.wait(): SIGTERM must still unwind the `with`
+except KeyboardInterrupt as exc:
+    print("interrupted:", exc, flush=True)
+"""
+
+
+def test_sigterm_inside_with_block_still_stops_servers(data_dir: Path) -> None:
+    proc, state = start_owner(data_dir, SLEEPY_OWNER)
+    try:
+        assert stop_stack(state) == ["owner"]
+        out = proc.communicate(timeout=30)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert "interrupted: received SIGTERM" in out
     assert_state_gone(state)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from ssmd.stack.nats import NatsServer
 from ssmd.stack.ports import wait_port_closed
@@ -60,6 +60,7 @@ class LocalStack:
             else None
         )
         self.state: StackState | None = None
+        self._previous_sigterm: Any = None
 
     @property
     def servers(self) -> dict[str, Server]:
@@ -151,7 +152,16 @@ class LocalStack:
                 signal.signal(sig, old)
 
     def __enter__(self) -> Self:
-        self.start()
+        # SIGTERM's default action kills us without running `finally`/atexit, orphaning
+        # the servers; inside the `with` it raises KeyboardInterrupt instead, like Ctrl-C.
+        self._previous_sigterm = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            self.start()
+        except BaseException:
+            self._restore_sigterm()
+            raise
         return self
 
     def __exit__(
@@ -160,7 +170,19 @@ class LocalStack:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop()
+        try:
+            self.stop()
+        finally:
+            self._restore_sigterm()
+
+    def _restore_sigterm(self) -> None:
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
+
+
+def _raise_interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
 
 
 # What each server's command line contains: a pid from the state file is only signalled

@@ -22,12 +22,18 @@ from ssmd.venues.base import IntegrityStats, Resync, SymbolInfo
 __all__ = [
     "BadFrame",
     "NormalizerBase",
+    "arr",
+    "cents",
+    "check_symbols",
     "chunks",
     "decode_json",
     "dumps",
     "fixed",
+    "integer",
     "iso_ns",
     "ms_ns",
+    "obj",
+    "text",
 ]
 
 _decoder = msgspec.json.Decoder(float_hook=Decimal)

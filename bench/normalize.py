@@ -1,0 +1,172 @@
+"""Normalize throughput per core on each recording, against cryptofeed and bare decode.
+
+    .venv/bin/python bench/normalize.py [--quick] [--json]
+
+For every fixture recording with a venue module: frames/s through our normalizer (books
+and checksums on), frames/s of bare `msgspec.json.decode` on the same frames, and — in a
+throwaway venv under /tmp — cryptofeed's own message handlers on the same frames. If
+cryptofeed cannot be installed or run, the output says why instead of failing.
+The last line is one JSON object with the figures and ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import msgspec
+
+from ssmd.cli.venue import load_recording, venue_normalizer
+from ssmd.venues.recording import guess_venue
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = Path(os.environ.get("SSMD_FIXTURES", REPO.parent / "shared" / "fixtures"))
+RECORDINGS = ("KRAKEN.ws.50.0", "KRAKEN.ws.48.0", "KRAKEN.ws.49.0", "BINANCE.ws.1.0",
+              "COINBASE.ws.28.0")  # fmt: skip
+CF_VENV = Path("/tmp/ssmd-bench-cryptofeed")
+CF_FEEDS = {"KRAKEN": "Kraken", "BINANCE": "Binance", "COINBASE": "Coinbase"}
+
+
+def _best(fn, repeat: int) -> float:
+    return min(fn() for _ in range(repeat))
+
+
+def ours(name: str, repeat: int) -> dict:
+    path = CORPUS / "recordings" / name
+    venue = guess_venue(name)
+    frames, _ = load_recording(path)
+    rest = [f for f in frames if f.direction == "rest"]
+    data = [(f.payload.encode(), f.ts_recv) for f in frames if f.direction == "in"]
+
+    def run() -> float:
+        n = venue_normalizer(venue)  # type: ignore[arg-type]
+        for f in rest[:1]:  # instrument list only: snapshots are interleaved below
+            n.on_rest(f.endpoint, f.payload, f.ts_recv)
+        seq = sorted(
+            [(ts, 0, p, "") for p, ts in data]
+            + [(f.ts_recv, 1, f.payload, f.endpoint) for f in rest[1:]]
+        )
+        on_frame, on_rest = n.on_frame, n.on_rest
+        t = time.perf_counter()
+        for ts, is_rest, p, ep in seq:
+            if is_rest:
+                on_rest(ep, p, ts)
+            else:
+                on_frame(p, ts)
+        return time.perf_counter() - t
+
+    def decode() -> float:
+        d = msgspec.json.decode
+        t = time.perf_counter()
+        for p, _ in data:
+            d(p)
+        return time.perf_counter() - t
+
+    return {"venue": venue, "frames": len(data), "ours": len(data) / _best(run, repeat),
+            "decode": len(data) / _best(decode, repeat)}  # fmt: skip
+
+
+CF_SCRIPT = textwrap.dedent(
+    r"""
+    import asyncio, json, sys, time
+    from decimal import Decimal
+    from cryptofeed.defines import L2_BOOK, TRADES, TICKER
+    from cryptofeed.symbols import Symbols
+    import cryptofeed.exchanges as ex
+    path, rest0, feedname = sys.argv[1:4]
+    checksum, repeat = sys.argv[4] == "1", int(sys.argv[5])
+    cls = getattr(ex, feedname)
+    line = open(rest0).readline()
+    body = json.loads(line.split(": ", 1)[1], parse_float=Decimal)
+    Symbols.set(cls.id, *cls._parse_symbol_data(body))
+    frames = []
+    for line in open(path):
+        if line.strip() and not line.startswith("wss"):
+            ts, _, p = line.rstrip("\n").partition(": ")
+            frames.append((p, float(ts)))
+    cfg = [l for l in open(rest0) if l.startswith("configuration: ")][0]
+    cfg = json.loads(cfg.split(": ", 1)[1])
+    class Conn:
+        uuid = "bench"
+    async def noop(*a, **k):
+        pass
+    async def main():
+        best = None
+        for _ in range(repeat):
+            kw = {"checksum_validation": checksum} if feedname == "Kraken" else {}
+            chans = {"l2_book": L2_BOOK, "trades": TRADES, "ticker": TICKER}
+            subs = {chans[k]: v for k, v in cfg.items() if k in chans}
+            f = cls(subscription=subs, callbacks={c: noop for c in subs}, **kw)
+            conn = Conn()
+            t = time.perf_counter()
+            for p, ts in frames:
+                await f.message_handler(p, conn, ts)
+            dt = time.perf_counter() - t
+            best = dt if best is None else min(best, dt)
+        print(json.dumps({"frames": len(frames), "rate": len(frames) / best}))
+    asyncio.run(main())
+    """
+)
+
+
+def cryptofeed(name: str, repeat: int, checksum: bool) -> dict:
+    py = CF_VENV / "bin" / "python"
+    if not py.exists():
+        proc = subprocess.run([sys.executable, "-m", "venv", str(CF_VENV)], capture_output=True)
+        proc = subprocess.run([str(CF_VENV / "bin/pip"), "install", "-q", "cryptofeed>=2.4"],
+                              capture_output=True, text=True)  # fmt: skip
+        if proc.returncode:
+            return {"error": f"cannot install cryptofeed: {proc.stderr.strip()[-300:]}"}
+    feed = name.split(".")[0]
+    script = CF_VENV / "bench_cf.py"
+    script.write_text(CF_SCRIPT)
+    args = [str(py), str(script), str(CORPUS / "recordings" / name),
+            str(CORPUS / "recordings" / f"{feed}.0"), CF_FEEDS[feed], "1" if checksum else "0",
+            str(repeat)]  # fmt: skip
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    if proc.returncode:
+        return {"error": f"cryptofeed run failed: {proc.stderr.strip()[-300:]}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repeats, Kraken book only")
+    ap.add_argument("--json", action="store_true", help="only the final JSON line")
+    args = ap.parse_args()
+    repeat = 2 if args.quick else 7
+    names = RECORDINGS[:1] if args.quick else RECORDINGS
+    results = {}
+    for name in names:
+        r = ours(name, repeat)
+        cf_on = cryptofeed(name, repeat, True) if name.split(".")[0] in CF_FEEDS else {}
+        r["cryptofeed"] = cf_on.get("rate")
+        if "error" in cf_on:
+            r["cryptofeed_error"] = cf_on["error"]
+        if name.startswith("KRAKEN") and not args.quick:
+            cf_off = cryptofeed(name, repeat, False)
+            r["cryptofeed_no_checksum"] = cf_off.get("rate")
+        r["vs_cryptofeed"] = round(r["ours"] / r["cryptofeed"], 2) if r["cryptofeed"] else None
+        r["vs_decode"] = round(r["ours"] / r["decode"], 3)
+        for k in ("ours", "decode", "cryptofeed", "cryptofeed_no_checksum"):
+            if r.get(k):
+                r[k] = round(r[k])
+        results[name] = r
+        if not args.json:
+            print(f"{name:18} {r['venue']:18} frames {r['frames']:6}  ours {r['ours']:>9,}/s  "
+                  f"decode {r['decode']:>10,}/s ({r['vs_decode']:.0%})  cryptofeed "
+                  f"{r['cryptofeed'] or 'n/a'} (x{r['vs_cryptofeed']})"
+                  + (f"  [{r['cryptofeed_error'][-120:]}]" if "cryptofeed_error" in r
+                     else ""))  # fmt: skip
+    summary = {"python": sys.version.split()[0], "quick": args.quick, "recordings": results}
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -246,6 +246,16 @@ def lookup(
     return None if row is None else _row(row)
 
 
+def current(conn: psycopg.Connection, venue: str, venue_symbol: str) -> InstrumentVersion | None:
+    """The latest (open-ended) version of (venue, venue_symbol), even if it starts later."""
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM {_FROM}"
+        " WHERE i.venue = %s AND i.venue_symbol = %s AND v.valid_to IS NULL",
+        (venue, venue_symbol),
+    ).fetchone()
+    return None if row is None else _row(row)
+
+
 def history(conn: psycopg.Connection, iid: int) -> list[InstrumentVersion]:
     """Every version of one instrument, newest first."""
     rows = conn.execute(

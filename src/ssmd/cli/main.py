@@ -29,6 +29,8 @@ GROUPS = {
     "venue": "ssmd.cli.venue",
 }
 TOP_LEVEL = ("ssmd.cli.stack",)
+# Modules that add commands to a group defined elsewhere (imported for their side effect).
+EXTENSIONS = ("ssmd.cli.env_store",)
 
 
 def _load() -> None:
@@ -48,6 +50,8 @@ def _load() -> None:
                 raise
             continue
         module.register(app)
+    for module_name in EXTENSIONS:
+        importlib.import_module(module_name)
 
 
 @app.command()

@@ -201,3 +201,39 @@ def test_revoked_in_definition_deactivates(conn: psycopg.Connection) -> None:
     assert entry.details == {"active": {"from": True, "to": False}}
     stored = clients.get_client(conn, "dev", "a")
     assert stored is not None and stored.active is False
+
+
+def test_entitled_checks_every_condition() -> None:
+    ent = EntitlementSpec(
+        feeds=("kraken",),
+        symbols=("BTC-*",),
+        record_types=("trade",),
+        date_from_ns=JAN1_2026,
+        date_to_ns=JAN1_2026 + 31 * DAY,
+        expires_ns=JAN1_2026 + 365 * DAY,
+        lookback_ns=60 * DAY,
+    )
+    client = clients.Client(
+        env="dev",
+        id="desk",
+        type="display",
+        scopes=("read",),
+        active=True,
+        entitlements=(ent,),
+        created_ns=0,
+        updated_ns=0,
+    )
+    now = JAN1_2026 + 40 * DAY
+    ok = {"feed": "kraken", "symbol": "btc-usd", "record_type": "trade", "data_ns": JAN1_2026}
+    assert clients.entitled(client, **ok, now=now) is True
+    assert clients.entitled(client, **ok | {"feed": "binance"}, now=now) is False
+    assert clients.entitled(client, **ok | {"symbol": "ETH-USD"}, now=now) is False
+    assert clients.entitled(client, **ok | {"record_type": "book"}, now=now) is False
+    assert clients.entitled(client, **ok | {"data_ns": JAN1_2026 - 1}, now=now) is False
+    assert clients.entitled(client, **ok | {"data_ns": JAN1_2026 + 31 * DAY}, now=now) is False
+    assert clients.entitled(client, **ok, now=JAN1_2026 + 61 * DAY) is False  # lookback
+    assert clients.entitled(client, **ok, now=JAN1_2026 + 365 * DAY) is False  # expired
+    anything = EntitlementSpec(feeds=("*",))
+    wide = msgspec.structs.replace(client, entitlements=(ent, anything))
+    assert clients.entitled(wide, **ok | {"feed": "x", "record_type": "book"}, now=now) is True
+    assert clients.entitled(msgspec.structs.replace(wide, active=False), **ok, now=now) is False

@@ -16,6 +16,7 @@ ISO-8601 strings/dates. `ClientSpec` / `EntitlementSpec` below are the normalize
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from typing import Any, Literal
 
@@ -368,3 +369,40 @@ def envs_of(conn: psycopg.Connection, client_id: str) -> list[str]:
         "SELECT env FROM clients WHERE client_id = %s AND active ORDER BY env", (client_id,)
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def entitled(
+    client: Client,
+    *,
+    feed: str,
+    symbol: str,
+    record_type: str,
+    data_ns: int,
+    now: int,
+) -> bool:
+    """May `client` see this record (feed, normalized symbol, type, data time) now?
+
+    Pure, for the gateway's per-query / per-subscription check: the client must be
+    active and one entitlement must hold on every condition (feed, symbol glob, record
+    type, date window, rolling lookback, expiry).
+    """
+    if not client.active:
+        return False
+    sym = symbol.upper()
+    for ent in client.entitlements:
+        if ent.expires_ns is not None and now >= ent.expires_ns:
+            continue
+        if "*" not in ent.feeds and feed not in ent.feeds:
+            continue
+        if not any(fnmatch.fnmatchcase(sym, glob.upper()) for glob in ent.symbols):
+            continue
+        if ent.record_types and record_type not in ent.record_types:
+            continue
+        if ent.date_from_ns is not None and data_ns < ent.date_from_ns:
+            continue
+        if ent.date_to_ns is not None and data_ns >= ent.date_to_ns:
+            continue
+        if ent.lookback_ns and data_ns < now - ent.lookback_ns:
+            continue
+        return True
+    return False

@@ -15,7 +15,6 @@ even when tests fail. Tests mostly want the function-scoped helpers:
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from typing import TypeVar
 import pytest
 
 from ssmd.stack.nats import NatsServer
-from ssmd.stack.postgres import PostgresServer
+from ssmd.stack.postgres import FreshDatabases, PostgresServer
 from ssmd.stack.s3 import S3Server
 from ssmd.stack.server import Server
 from ssmd.stack.temporal import TemporalServer
@@ -96,15 +95,24 @@ def temporal_server() -> Iterator[TemporalServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def _fresh_databases(pg_server: PostgresServer) -> Iterator[FreshDatabases]:
+    databases = FreshDatabases(pg_server)
+    try:
+        yield databases
+    finally:
+        databases.close()
+
+
 @pytest.fixture
-def pg_url(pg_server: PostgresServer) -> Iterator[str]:
-    """URL of a fresh, empty database for this test only; dropped (forcibly) afterwards."""
-    name = f"t_{secrets.token_hex(6)}"
-    url = pg_server.create_database(name)
+def pg_url(_fresh_databases: FreshDatabases) -> Iterator[str]:
+    """URL of a fresh, empty database (`t_<random>`) for this test only; dropped
+    (forcibly, even with connections open) afterwards."""
+    name, url = _fresh_databases.take()
     try:
         yield url
     finally:
-        pg_server.drop_database(name)
+        _fresh_databases.give_back(name)
 
 
 @pytest.fixture

@@ -156,3 +156,15 @@ def test_temporal_namespace_and_clean_stop(scratch: Path) -> None:
     assert server.db_path.is_file()  # persisted to SQLite under data_dir
     server.stop()
     assert_gone(server, pid)
+
+
+def test_readiness_timeout_stops_server_and_shows_log(scratch: Path) -> None:
+    server = PostgresServer(scratch / "pg", durable=False)
+    with pytest.raises(ServerStartError) as info:
+        server.start(timeout=0.001)  # initdb runs first; the server itself cannot be ready
+    message = str(info.value)
+    assert message.startswith("postgres not ready within 0.0s (last check error:")
+    assert f"last lines of {server.log_path}:" in message
+    assert "bin/postgres -D" in info.value.log_tail  # the launch line from the log
+    assert server.process is not None and server.process.pid is not None
+    assert_gone(server, server.process.pid)

@@ -13,17 +13,19 @@ import datetime as dt
 import io
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from ssmd.spec.errors import InvalidSpec
+from ssmd.spec.errors import InvalidSpec, SpecError
 from ssmd.spec.load import check_text
 from ssmd.spec.model import Environment
-from ssmd.spec.yamlsrc import new_yaml, parse
+from ssmd.spec.yamlsrc import Positions, new_yaml, parse
 from ssmd.venues.registry import VENUES
 
 PER_ENVIRONMENT = ("metadata", "storage", "deploy", "integrations", "clients")
@@ -88,6 +90,25 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def _replace_empty(node: Any) -> None:
+    """Swap emptied containers for fresh ones: ruamel emits invalid YAML for an empty
+    mapping that still carries its old comments (`feeds:\n  # c\n{}`)."""
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
+    for key, child in list(items):
+        if isinstance(child, CommentedMap | CommentedSeq) and not child:
+            fresh = CommentedMap() if isinstance(child, CommentedMap) else CommentedSeq()
+            fresh.fa.set_flow_style()
+            node[key] = fresh
+        else:
+            _replace_empty(child)
+
+
 def edit_text(
     text: str, file: str, change: Callable[[CommentedMap], None]
 ) -> tuple[str, Environment]:
@@ -98,11 +119,43 @@ def edit_text(
     if not isinstance(tree, CommentedMap):
         raise EditError(f"{file} is not a mapping", "fix the file by hand first")
     change(tree)
+    _replace_empty(tree)
     new_text = dump(tree, text)
     env, errors = check_text(new_text, file)
     if errors or env is None:
-        raise InvalidSpec(errors)
+        raise InvalidSpec(_in_original(errors, text, file))
     return new_text, env
+
+
+def _in_original(errors: list[SpecError], text: str, file: str) -> list[SpecError]:
+    """Point a refused edit's errors at the file as it is (the new text was never written);
+    a path the edit created resolves to its nearest existing parent."""
+    tree, _ = parse(text, file)
+    positions = Positions(tree)
+    out = []
+    for e in errors:
+        path = _parse_path(e.path)
+        if path is None:
+            out.append(e)
+            continue
+        line, col = positions.at(path)
+        out.append(msgspec.structs.replace(e, line=line, col=col))
+    return out
+
+
+def _parse_path(rendered: str) -> tuple | None:
+    """Inverse of render_path for the names the model allows; None for '<root>' etc."""
+    if rendered.startswith("<"):
+        return None
+    out: list[str | int] = []
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]|\['[^']*'\]", rendered):
+        if part.startswith("[") and part[1:-1].isdigit():
+            out.append(int(part[1:-1]))
+        elif part.startswith("['"):
+            out.append(part[2:-2])
+        else:
+            out.append(part)
+    return tuple(out)
 
 
 def edit_file(path: str | Path, change: Callable[[CommentedMap], None]) -> Environment:

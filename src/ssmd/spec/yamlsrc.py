@@ -64,7 +64,9 @@ class Positions:
         value. A path that does not exist resolves to its deepest existing ancestor.
         """
         node: Any = self.tree
-        pos = (node.lc.line + 1, node.lc.col + 1) if isinstance(node, CommentedBase) else (1, 1)
+        pos = (1, 1)
+        if isinstance(node, CommentedBase) and node.lc.line is not None:
+            pos = (node.lc.line + 1, (node.lc.col or 0) + 1)
         for i, elem in enumerate(path):
             last = i == len(path) - 1
             try:
@@ -80,6 +82,6 @@ class Positions:
             except (KeyError, IndexError, TypeError, AttributeError):
                 break
             if where is not None and where[0] is not None:
-                pos = (where[0] + 1, where[1] + 1)
+                pos = (where[0] + 1, (where[1] or 0) + 1)
             node = child
         return pos

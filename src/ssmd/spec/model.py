@@ -336,6 +336,8 @@ class Quantities(Spec):
 
 
 class Resources(Spec):
+    """Kubernetes requests and limits for one service."""
+
     requests: Quantities = Quantities()
     limits: Quantities = Quantities()
 

@@ -168,3 +168,31 @@ def test_readiness_timeout_stops_server_and_shows_log(scratch: Path) -> None:
     assert "bin/postgres -D" in info.value.log_tail  # the launch line from the log
     assert server.process is not None and server.process.pid is not None
     assert_gone(server, server.process.pid)
+
+
+def test_nats_jetstream_data_survives_restart_on_another_port(scratch: Path) -> None:
+    async def publish(url: str) -> None:
+        nc = await nats.connect(url)
+        try:
+            js = nc.jetstream()
+            await js.add_stream(name="KEEP", subjects=["keep.>"])
+            await js.publish("keep.a", b"persisted")
+        finally:
+            await nc.close()
+
+    async def read(url: str) -> tuple[int, bytes]:
+        nc = await nats.connect(url)
+        try:
+            js = nc.jetstream()
+            info = await js.stream_info("KEEP")
+            msg = await js.get_msg("KEEP", 1)
+            return info.state.messages, msg.data or b""
+        finally:
+            await nc.close()
+
+    with NatsServer(scratch / "nats") as first:
+        asyncio.run(publish(first.url))
+        first_port = first.port
+    with NatsServer(scratch / "nats") as second:
+        assert second.port != first_port
+        assert asyncio.run(read(second.url)) == (1, b"persisted")

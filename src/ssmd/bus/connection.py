@@ -11,14 +11,24 @@ class BusUnreachable(ConnectionError):
 
 
 async def connect(url: str, *, name: str = "ssmd", timeout: float = 3.0) -> Client:
-    """Connect once, without the client's endless background reconnect on first failure."""
+    """Connect, giving up quickly when the server is not there.
+
+    nats-py treats max_reconnect_attempts=0 as "forever" on the first connect, so we
+    allow one retry and keep its errors quiet (we report one clear error instead).
+    """
+
+    async def quiet(_exc: Exception) -> None:
+        return None
+
     try:
         return await nats.connect(
             url,
             name=name,
             connect_timeout=timeout,
-            max_reconnect_attempts=0,
+            max_reconnect_attempts=1,
+            reconnect_time_wait=0.1,
             allow_reconnect=False,
+            error_cb=quiet,
         )
     except Exception as exc:  # nats raises several unrelated types for "not there"
         raise BusUnreachable(f"NATS unreachable at {url}: {exc or type(exc).__name__}") from None

@@ -77,3 +77,7 @@ def run() -> None:
         if exc.hint:
             err_console.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
         sys.exit(exc.code)
+
+
+if __name__ == "__main__":
+    run()

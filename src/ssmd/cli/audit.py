@@ -1,86 +1,19 @@
-"""`ssmd audit`: read and verify the hash-chained audit log.
-
-Also home of the small Postgres helpers the metadata command groups share
-(`meta_session`, `PgUrlOpt`, `ActorOpt`): one place maps connection trouble to exit 3.
-"""
+"""`ssmd audit`: read and verify the hash-chained audit log."""
 
 from __future__ import annotations
 
-import getpass
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import psycopg
 import typer
 
-from ssmd.cli.output import INVALID, UNREACHABLE, CliError, JsonOpt, emit, print_json
-from ssmd.meta import MetaUnreachable, MigrationError, audit, connect, redact_url
+from ssmd.cli.output import INVALID, CliError, JsonOpt, emit, print_json
+from ssmd.cli.pg import PgUrlOpt, meta_session
+from ssmd.meta import audit
 from ssmd.model.time import format_ns
-from ssmd.stack.state import NotConfigured, resolve_pg_url
 
 app = typer.Typer(
     help="The audit log: who did what, when, to what (config applies, key lifecycle, "
     "entitlement changes, admin actions). Hash-chained: `verify` detects tampering.",
     no_args_is_help=True,
 )
-
-PgUrlOpt = typer.Option(
-    None,
-    "--pg-url",
-    help="Postgres URL (default: $SSMD_PG_URL, else the running local stack's).",
-    show_default=False,
-)
-ActorOpt = typer.Option(
-    None,
-    "--actor",
-    envvar="SSMD_ACTOR",
-    help="Who is acting, for the audit log (default: $SSMD_ACTOR, else the OS user).",
-    show_default=False,
-)
-
-
-def actor_name(explicit: str | None) -> str:
-    """--actor / $SSMD_ACTOR, else the OS user name."""
-    if explicit:
-        return explicit
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return os.environ.get("USER") or "unknown"
-
-
-@contextmanager
-def meta_session(pg_url: str | None) -> Iterator[psycopg.Connection]:
-    """A migrated connection whose work commits when the block ends without error.
-
-    No URL configured, or Postgres down → exit 3 naming it and how to start it; a CliError
-    inside the block rolls everything back.
-    """
-    try:
-        url = resolve_pg_url(pg_url)
-    except NotConfigured as exc:
-        raise CliError(str(exc), UNREACHABLE) from None
-    try:
-        conn = connect(url)
-    except MetaUnreachable as exc:
-        raise CliError(
-            f"Postgres unreachable at {exc.where}: {exc.reason}",
-            UNREACHABLE,
-            "start the local stack with `ssmd up` (or `make up`), or point --pg-url / "
-            "SSMD_PG_URL at a running server",
-        ) from None
-    except MigrationError as exc:
-        raise CliError(str(exc), INVALID) from None
-    try:
-        with conn:
-            yield conn
-    except psycopg.OperationalError as exc:
-        raise CliError(
-            f"Postgres connection lost at {redact_url(url)}: {exc}",
-            UNREACHABLE,
-            "is the local stack still running? (`ssmd up`)",
-        ) from None
 
 
 @app.command("log")

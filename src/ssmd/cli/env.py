@@ -157,7 +157,7 @@ def validate(
         raise typer.Exit(INVALID)
 
 
-def _load(name: str, directory: Path | None) -> spec.Environment:
+def load_env(name: str, directory: Path | None) -> spec.Environment:
     path = existing(name, directory)
     try:
         return spec.load(path)
@@ -174,7 +174,7 @@ def diff(
     directory: Path = DirOpt,
 ) -> None:
     """Structural differences from A to B, by path (+ added, - removed, ~ changed)."""
-    changes = spec.diff(_load(a, directory), _load(b, directory))
+    changes = spec.diff(load_env(a, directory), load_env(b, directory))
     if as_json:
         print_json(changes)
         return
@@ -198,8 +198,8 @@ def promote_cmd(
     streams.replicas. Refused (target untouched) if the result would be invalid.
     """
     src, dst = existing(source, directory), existing(to, directory)
-    before = _load(to, directory)
-    _load(source, directory)
+    before = load_env(to, directory)
+    load_env(source, directory)
     if dry_run:
         from ssmd.spec.edit import edit_text, promote_tree
 

@@ -13,9 +13,9 @@ import typer
 
 from ssmd import spec
 from ssmd.bus.connection import BusUnreachable
-from ssmd.cli.audit import ActorOpt, PgUrlOpt, actor_name, meta_session
-from ssmd.cli.env import DirOpt, _load, app
+from ssmd.cli.env import DirOpt, app, load_env
 from ssmd.cli.output import INVALID, UNREACHABLE, CliError, JsonOpt, emit, print_json
+from ssmd.cli.pg import ActorOpt, PgUrlOpt, actor_name, meta_session
 from ssmd.control.apply import Applied, apply, canonical_of
 from ssmd.meta import envs
 from ssmd.model.time import format_ns
@@ -70,7 +70,7 @@ def plan(
     pg_url: str | None = PgUrlOpt,
 ) -> None:
     """What `apply` would change: the file against the latest applied version."""
-    env = _load(name, directory)
+    env = load_env(name, directory)
     with meta_session(pg_url) as conn:
         current = envs.latest(conn, env.metadata.name)
     changes = (
@@ -112,7 +112,7 @@ def apply_cmd(
 
     Applying an unchanged definition stores nothing (it only repairs KV if KV lags).
     """
-    env = _load(name, directory)
+    env = load_env(name, directory)
     url = _nats(nats_url)
     with meta_session(pg_url) as conn:
         try:

@@ -11,8 +11,8 @@ from typing import Any
 import msgspec
 import typer
 
-from ssmd.cli.audit import ActorOpt, PgUrlOpt, actor_name, meta_session
 from ssmd.cli.output import INVALID, CliError, JsonOpt, console, emit, print_json, print_table
+from ssmd.cli.pg import ActorOpt, PgUrlOpt, actor_name, meta_session
 from ssmd.meta import audit, instruments
 from ssmd.meta.instruments import KINDS, HistoryError, InstrumentVersion
 from ssmd.model.fixed import from_fixed, to_fixed

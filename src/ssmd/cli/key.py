@@ -11,8 +11,8 @@ import re
 import psycopg
 import typer
 
-from ssmd.cli.audit import ActorOpt, PgUrlOpt, actor_name, meta_session
 from ssmd.cli.output import INVALID, CliError, JsonOpt, emit, err_console, print_json
+from ssmd.cli.pg import ActorOpt, PgUrlOpt, actor_name, meta_session
 from ssmd.meta import clients, keys
 from ssmd.meta.keys import ApiKey, IssuedKey, KeyRefused
 from ssmd.model.time import NS, format_ns, now_ns, parse_time

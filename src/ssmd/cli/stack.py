@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from ssmd.bus.connection import BusUnreachable
-from ssmd.cli.env import DirOpt, _load
+from ssmd.cli.env import DirOpt, load_env
 from ssmd.cli.output import UNREACHABLE, CliError, JsonOpt, console, emit
 from ssmd.control.apply import apply
 from ssmd.meta import MetaUnreachable, connect, envs
@@ -47,7 +47,7 @@ def up(
     directory: Path = DirOpt,
 ) -> None:
     """Start the local stack on an environment definition and run until stopped."""
-    spec_env = _load(env, directory)
+    spec_env = load_env(env, directory)
     root = (data_dir or Path(spec_env.storage.data_dir)).resolve()
     name = spec_env.metadata.name
     try:

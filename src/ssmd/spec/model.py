@@ -233,7 +233,7 @@ class Client(Spec):
 
     id: doc(
         str,
-        "Client id; appears in API keys ssmd_<id>_<secret>.",
+        "Client id (API keys `ssmd key create --client ID` belong to it).",
         pattern=CLIENT_ID_PATTERN,
         extra={"hint": "lowercase letters, digits and '-' (no '_': it separates key parts)"},
     )

@@ -235,7 +235,7 @@ class Client(Spec):
         str,
         "Client id (API keys `ssmd key create --client ID` belong to it).",
         pattern=CLIENT_ID_PATTERN,
-        extra={"hint": "lowercase letters, digits and '-' (no '_': it separates key parts)"},
+        extra={"hint": "lowercase letters, digits and '-', starting with a letter or digit"},
     )
     type: doc(ClientType, "Exchange licensing class of the usage.")
     description: doc(str, "Who or what this is.") = ""

@@ -1,0 +1,155 @@
+"""`ssmd up` / `status` / `down` as a newcomer runs them: real processes, real ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ssmd.stack.ports import port_open
+from ssmd.stack.process import pid_alive
+from ssmd.stack.state import read_state
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def ssmd(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ssmd.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def start_up(envdir: Path, data: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ssmd.cli.main",
+            "up",
+            "--env",
+            "dev",
+            "--dir",
+            str(envdir),
+            "--data-dir",
+            str(data),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    deadline = time.monotonic() + 90
+    seen = []
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if "ssmd is up" in line:
+            return proc
+    proc.kill()
+    pytest.fail("ssmd up did not come up:\n" + "".join(seen))
+
+
+@pytest.fixture
+def envdir(tmp_path: Path) -> Path:
+    target = tmp_path / "environments"
+    shutil.copytree(REPO / "environments", target)
+    return target
+
+
+def assert_all_gone(pids: dict[str, int], ports: list[int]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (
+        any(pid_alive(p) for p in pids.values()) or any(port_open(p) for p in ports)
+    ):
+        time.sleep(0.2)
+    assert {n: p for n, p in pids.items() if pid_alive(p)} == {}
+    assert [p for p in ports if port_open(p)] == []
+
+
+def test_up_status_show_down_then_restart_keeps_state(envdir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    up = start_up(envdir, data)
+    try:
+        state = read_state(data)
+        assert state is not None and state.env == "dev"
+        ports = [p for ps in state.ports.values() for p in ps]
+        assert set(state.pids) == {"nats", "postgres"}
+
+        status = ssmd("status", "--data-dir", str(data), "--json")
+        assert status.returncode == 0, status.stderr
+        report = json.loads(status.stdout)
+        assert {n: c["running"] for n, c in report["components"].items()} == {
+            "nats": True,
+            "postgres": True,
+        }
+        assert report["applied"]["version"] == 1
+
+        shown = ssmd("env", "show", "dev", "--json", env={"SSMD_DATA_DIR": str(data)})
+        assert shown.returncode == 0, shown.stderr
+        stored = json.loads(shown.stdout)
+        assert (stored["env"], stored["version"], stored["author"]) == ("dev", 1, "ssmd-up")
+        assert stored["spec"]["feeds"]["sim"]["venue"] == "sim"
+
+        second = ssmd("up", "--env", "dev", "--dir", str(envdir), "--data-dir", str(data))
+        assert second.returncode == 3
+        assert "already running" in second.stderr
+
+        down = ssmd("down", "--data-dir", str(data))
+        assert down.returncode == 0, down.stderr
+        assert up.wait(timeout=30) == 0
+        assert_all_gone(state.pids, ports)
+        assert read_state(data) is None
+    finally:
+        up.kill()
+
+    # Same data dir again: Postgres keeps its data, the identical definition is a no-op.
+    up = start_up(envdir, data)
+    try:
+        state = read_state(data)
+        assert state is not None
+        history = ssmd("env", "history", "dev", "--json", env={"SSMD_DATA_DIR": str(data)})
+        assert [v["version"] for v in json.loads(history.stdout)] == [1]
+        up.send_signal(signal.SIGINT)  # Ctrl-C
+        assert up.wait(timeout=30) == 0
+        assert_all_gone(state.pids, [p for ps in state.ports.values() for p in ps])
+    finally:
+        up.kill()
+
+
+def test_down_without_a_stack_is_harmless(tmp_path: Path) -> None:
+    out = ssmd("down", "--data-dir", str(tmp_path))
+    assert out.returncode == 0
+    assert "no stack running" in out.stdout
+
+
+def test_status_without_a_stack_exits_3(tmp_path: Path) -> None:
+    out = ssmd("status", "--data-dir", str(tmp_path), "--json")
+    assert out.returncode == 3
+    assert "ssmd up" in out.stderr
+
+
+def test_up_refuses_an_invalid_definition_before_starting_anything(
+    envdir: Path, tmp_path: Path
+) -> None:
+    path = envdir / "dev.yaml"
+    path.write_text(path.read_text().replace("replicas: 1", "replicas: 0"))
+    out = ssmd("up", "--env", "dev", "--dir", str(envdir), "--data-dir", str(tmp_path / "d"))
+    assert out.returncode == 1
+    assert "streams.replicas" in out.stderr
+    assert not (tmp_path / "d").exists()

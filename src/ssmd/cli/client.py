@@ -10,14 +10,11 @@ from pathlib import Path
 
 import typer
 
-from ssmd import spec
-from ssmd.cli.env import DirOpt, existing, print_errors, refuse
+from ssmd.cli.env import DirOpt, edited, existing, load_env
 from ssmd.cli.feed import EnvOpt
-from ssmd.cli.output import INVALID, CliError, JsonOpt, emit
+from ssmd.cli.output import JsonOpt, emit
 from ssmd.spec import edit
 from ssmd.spec.canonical import to_document
-from ssmd.spec.edit import EditError
-from ssmd.spec.errors import InvalidSpec
 
 app = typer.Typer(
     help="Clients of an environment: identity, type, scopes, entitlements. "
@@ -26,23 +23,10 @@ app = typer.Typer(
 )
 
 
-def _edited(path: Path, what: str, fn, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-    try:
-        fn(path, *args, **kwargs)
-    except (InvalidSpec, EditError) as exc:
-        refuse(exc, path)
-    typer.echo(f"{what} in {path}")
-
-
 @app.command("list")
 def list_(env: str = EnvOpt, as_json: bool = JsonOpt, directory: Path = DirOpt) -> None:
     """Clients with type, scopes, entitled feeds and state."""
-    path = existing(env, directory)
-    try:
-        definition = spec.load(path)
-    except InvalidSpec as exc:
-        print_errors(exc.errors)
-        raise CliError(f"{path} is invalid", INVALID) from None
+    definition = load_env(env, directory)
     rows = [
         [
             c.id,
@@ -56,7 +40,7 @@ def list_(env: str = EnvOpt, as_json: bool = JsonOpt, directory: Path = DirOpt) 
     emit(
         as_json,
         to_document(definition)["clients"],
-        f"clients in {path}",
+        f"clients of {definition.metadata.name}",
         ["client", "type", "scopes", "feeds", "state"],
         rows,
     )
@@ -77,7 +61,7 @@ def add(
 ) -> None:
     """Add a client (then `ssmd client entitle`, then `ssmd key create`)."""
     path = existing(env, directory)
-    _edited(
+    edited(
         path,
         f"added client {client_id}",
         edit.add_client,
@@ -107,7 +91,7 @@ def entitle(
 ) -> None:
     """Grant a client one more entitlement (all its conditions hold together)."""
     path = existing(env, directory)
-    _edited(
+    edited(
         path,
         f"entitled {client_id} to {', '.join(feed)}",
         edit.entitle,
@@ -134,4 +118,4 @@ def revoke(
     """Revoke a client: marked `revoked: true` (kept for the record) unless --purge."""
     path = existing(env, directory)
     verb = "purged" if purge else "revoked"
-    _edited(path, f"{verb} client {client_id}", edit.revoke, client_id, purge=purge)
+    edited(path, f"{verb} client {client_id}", edit.revoke, client_id, purge=purge)

@@ -7,9 +7,10 @@ Definitions live in an environments directory (`--dir`, `SSMD_ENV_DIR`, default
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 
@@ -158,12 +159,22 @@ def validate(
 
 
 def load_env(name: str, directory: Path | None) -> spec.Environment:
+    """The definition NAME, valid; otherwise its errors on stderr and exit 1."""
     path = existing(name, directory)
     try:
         return spec.load(path)
     except InvalidSpec as exc:
         print_errors(exc.errors)
-        raise CliError(f"{path} is invalid; fix it before comparing", INVALID) from None
+        raise CliError(f"{path} is invalid; fix it first", INVALID) from None
+
+
+def edited(path: Path, what: str, change: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+    """Run one comment-preserving edit of `path`; a refused edit leaves the file untouched."""
+    try:
+        change(path, *args, **kwargs)
+    except (InvalidSpec, EditError) as exc:
+        refuse(exc, path)
+    typer.echo(f"{what} in {path}")
 
 
 @app.command()

@@ -6,13 +6,10 @@ from pathlib import Path
 
 import typer
 
-from ssmd import spec
-from ssmd.cli.env import DirOpt, existing, print_errors, refuse
+from ssmd.cli.env import DirOpt, edited, existing, load_env
 from ssmd.cli.output import INVALID, CliError, JsonOpt, emit
 from ssmd.spec import edit
 from ssmd.spec.canonical import to_document
-from ssmd.spec.edit import EditError
-from ssmd.spec.errors import InvalidSpec
 from ssmd.venues.registry import VENUES
 
 app = typer.Typer(
@@ -26,23 +23,10 @@ EnvOpt = typer.Option(
 )
 
 
-def _edited(path: Path, what: str, fn, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-    try:
-        fn(path, *args, **kwargs)
-    except (InvalidSpec, EditError) as exc:
-        refuse(exc, path)
-    typer.echo(f"{what} in {path}")
-
-
 @app.command("list")
 def list_(env: str = EnvOpt, as_json: bool = JsonOpt, directory: Path = DirOpt) -> None:
     """Feeds with venue, state, shards and instrument counts."""
-    path = existing(env, directory)
-    try:
-        definition = spec.load(path)
-    except InvalidSpec as exc:
-        print_errors(exc.errors)
-        raise CliError(f"{path} is invalid", INVALID) from None
+    definition = load_env(env, directory)
     doc = to_document(definition)["feeds"]
     rows = []
     for name, feed in definition.feeds.items():
@@ -61,7 +45,7 @@ def list_(env: str = EnvOpt, as_json: bool = JsonOpt, directory: Path = DirOpt) 
     emit(
         as_json,
         objs,
-        f"feeds in {path}",
+        f"feeds of {definition.metadata.name}",
         ["feed", "venue", "enabled", "channels", "instruments", "shards"],
         rows,
     )
@@ -91,7 +75,7 @@ def add(
 
         raise CliError(f"unknown venue {venue!r}", INVALID, suggest(venue, sorted(VENUES)))
     path = existing(env, directory)
-    _edited(
+    edited(
         path,
         f"added feed {name} ({venue})",
         edit.add_feed,
@@ -111,7 +95,7 @@ def remove(
 ) -> None:
     """Remove a feed (refused while clients, schedules or checks still name it)."""
     path = existing(env, directory)
-    _edited(path, f"removed feed {name}", edit.remove_feed, name)
+    edited(path, f"removed feed {name}", edit.remove_feed, name)
 
 
 @app.command()
@@ -120,7 +104,7 @@ def enable(
 ) -> None:
     """Enable a feed (its connectors start on the next apply)."""
     path = existing(env, directory)
-    _edited(path, f"enabled feed {name}", edit.set_feed_enabled, name, True)
+    edited(path, f"enabled feed {name}", edit.set_feed_enabled, name, True)
 
 
 @app.command()
@@ -129,7 +113,7 @@ def disable(
 ) -> None:
     """Disable a feed: it stays defined, no connector runs."""
     path = existing(env, directory)
-    _edited(path, f"disabled feed {name}", edit.set_feed_enabled, name, False)
+    edited(path, f"disabled feed {name}", edit.set_feed_enabled, name, False)
 
 
 @app.command("add-instrument")
@@ -144,7 +128,7 @@ def add_instrument(
 ) -> None:
     """Add instruments to a feed's explicit list."""
     path = existing(env, directory)
-    _edited(
+    edited(
         path,
         f"added {len(symbols)} instrument(s) to {name}",
         edit.add_instruments,
@@ -163,7 +147,7 @@ def remove_instrument(
 ) -> None:
     """Remove instruments from a feed's explicit list."""
     path = existing(env, directory)
-    _edited(
+    edited(
         path,
         f"removed {len(symbols)} instrument(s) from {name}",
         edit.remove_instruments,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Literal, NamedTuple
 
-import msgspec
+from ssmd.capture.journal_format import iter_lines
 
 Direction = Literal["in", "out", "open", "close", "error", "rest"]
 
@@ -89,29 +89,11 @@ def iter_cryptofeed(lines: Iterable[str]) -> Iterator[Frame]:
             yield frame
 
 
-class _JournalLine(msgspec.Struct):
-    t: int
-    d: str
-    p: msgspec.Raw
-    m: int = 0
-    c: int | str = 0
-    u: str = ""
-    """Optional: the REST URL of a `rest` line."""
-
-
-_journal = msgspec.json.Decoder(_JournalLine)
-
-
 def iter_journal(lines: Iterable[str | bytes]) -> Iterator[Frame]:
-    """Our raw journal lines. `p` is the payload: a JSON string holds the frame text
-    verbatim; any other JSON value is the frame itself."""
-    for line in lines:
-        if not line.strip():
-            continue
-        rec = _journal.decode(line)
-        raw = bytes(rec.p)
-        payload = msgspec.json.decode(raw) if raw[:1] == b'"' else raw.decode()
-        yield Frame(rec.t, rec.d, payload, rec.u)  # type: ignore[arg-type]
+    """Our raw journal lines (format owned by ssmd.capture.journal_format; binary
+    payloads come back as str via surrogateescape)."""
+    for line in iter_lines(lines):
+        yield Frame(line.t, line.d, line.text, line.url)  # type: ignore[arg-type]
 
 
 def rest_sibling_names(name: str) -> list[str]:

@@ -45,6 +45,33 @@ def test_stitches_all_four_snapshots(fixtures_dir: Path) -> None:
     assert nkn_snap.bids[0] == (352_100_000, 672_000_000_000)  # ["0.35210000","672.00000000"]
 
 
+def test_asks_for_each_snapshot_once_before_it_arrives(fixtures_dir: Path) -> None:
+    """The runtime learns *when* to fetch a depth snapshot from the normalizer: on a
+    symbol's first buffered diff (Binance: buffer, then fetch), once per symbol."""
+    frames, _ = load_recording(fixtures_dir / REC)
+    n = BinanceNormalizer()
+    asked: dict[str, int] = {}
+    got: dict[str, int] = {}
+    for f in frames:
+        if f.direction == "in":
+            n.on_frame(f.payload, f.ts_recv)
+        elif f.direction == "rest" and "/depth" in f.endpoint:
+            got[f.endpoint.split("symbol=")[1].split("&")[0]] = f.ts_recv
+            n.on_rest(f.endpoint, f.payload, f.ts_recv)
+        for r in n.take_resyncs():
+            assert (r.action, r.reason, r.frames) == (
+                "refetch_snapshot",
+                "no depth snapshot yet",
+                (),
+            )
+            (sym,) = r.venue_symbols
+            assert sym not in asked
+            asked[sym] = f.ts_recv
+    assert sorted(asked) == sorted(got) == ["BLZETH", "LRCBTC", "NKNUSDT", "RUNEEUR"]
+    assert all(asked[s] <= got[s] for s in asked)
+    assert binance.snapshot_url("NKNUSDT").startswith(binance.INFO.rest_url + "/depth?")
+
+
 def test_diff_values(fixtures_dir: Path) -> None:
     _, out = _replay(fixtures_dir / REC)
     # line 3: U=499869753 u=499869754 b [["0.35170000","4265.00000000"]] a [["0.35290000",...]]
@@ -108,12 +135,18 @@ def test_golden_ws_messages(fixtures_dir: Path) -> None:
 def test_builders() -> None:
     channels = ["depth", "bookTicker", "trade", "aggTrade"]
     symbols = [f"S{i}USDT" for i in range(60)]
-    frames = [msgspec.json.decode(f) for f in binance.subscribe(symbols, channels)]
+    frames = [msgspec.json.decode(f) for f in binance.subscribe(channels, symbols)]
     assert [len(f["params"]) for f in frames] == [200, 40]
     assert frames[0]["params"][:2] == ["s0usdt@depth@100ms", "s0usdt@bookTicker"]
     assert [f["id"] for f in frames] == [1, 2] and frames[0]["method"] == "SUBSCRIBE"
-    with pytest.raises(ValueError, match="1024"):
-        binance.subscribe(
-            [f"S{i}" for i in range(300)], ["depth", "bookTicker", "trade", "aggTrade"]
-        )
-    assert binance.depth_snapshot_path("nknusdt") == "/api/v3/depth?symbol=NKNUSDT&limit=1000"
+    with pytest.raises(ValueError, match="256 per connection; shard"):
+        binance.subscribe(channels, [f"S{i}" for i in range(257)])
+    assert len(binance.streams(channels, [f"S{i}" for i in range(256)])) == 1024  # the cap
+    with pytest.raises(ValueError, match="unknown binance channel"):
+        binance.subscribe(["kline"], ["NKNUSDT"])
+    url = binance.snapshot_url("nknusdt")
+    assert url == "https://api.binance.com/api/v3/depth?symbol=NKNUSDT&limit=1000"
+    assert binance.snapshot_url("NKNUSDT", 100).endswith("limit=100")
+    with pytest.raises(ValueError, match="limit"):
+        binance.snapshot_url("NKNUSDT", 7)
+    assert binance.heartbeat() is None

@@ -229,16 +229,19 @@ def test_crossing_update_drops_book_and_resyncs() -> None:
 
 
 def test_exchange_builders() -> None:
-    (frame,) = cbe.subscribe(["BTC-USD", "ETH-USD", "BTC-USD"])
+    (frame,) = cbe.subscribe(cbe.INFO.channels, ["BTC-USD", "ETH-USD", "BTC-USD"])
     assert json.loads(frame) == {
         "type": "subscribe",
         "product_ids": ["BTC-USD", "ETH-USD"],
         "channels": ["level2", "ticker", "matches"],
     }
-    assert json.loads(cbe.unsubscribe(["BTC-USD"], ["ticker"])[0])["type"] == "unsubscribe"
-    assert json.loads(cbe.heartbeat(["BTC-USD"])[0])["channels"] == ["heartbeat"]
+    assert json.loads(cbe.unsubscribe(["ticker"], ["BTC-USD"])[0])["type"] == "unsubscribe"
+    assert json.loads(cbe.subscribe(["heartbeat"], ["BTC-USD"])[0])["channels"] == ["heartbeat"]
+    assert cbe.heartbeat() is None
     with pytest.raises(ValueError, match="shard"):
-        cbe.subscribe([f"P{i}-USD" for i in range(101)])
+        cbe.subscribe(["ticker"], [f"P{i}-USD" for i in range(101)])
+    with pytest.raises(ValueError, match="unknown coinbase-exchange channel"):
+        cbe.subscribe(["full"], ["BTC-USD"])
 
 
 # -- Advanced Trade (docs-example messages: shapes and field mapping) ----------------------
@@ -339,13 +342,15 @@ def test_advanced_rest_products(fixtures_dir: Path) -> None:
 
 
 def test_advanced_builders() -> None:
-    frames_ = [json.loads(f) for f in adv.subscribe(["BTC-USD"], ["level2", "market_trades"])]
+    chans = ["level2", "market_trades", "heartbeats"]
+    frames_ = [json.loads(f) for f in adv.subscribe(chans, ["BTC-USD"])]
     assert frames_ == [
         {"type": "subscribe", "product_ids": ["BTC-USD"], "channel": "level2"},
         {"type": "subscribe", "product_ids": ["BTC-USD"], "channel": "market_trades"},
+        {"type": "subscribe", "channel": "heartbeats"},
     ]
-    assert json.loads(adv.heartbeat()) == {"type": "subscribe", "channel": "heartbeats"}
-    assert json.loads(adv.unsubscribe(["A-B"], ["ticker"], jwt="t")[0])["jwt"] == "t"
+    assert adv.heartbeat() is None
+    assert json.loads(adv.unsubscribe(["ticker"], ["A-B"], jwt="t")[0])["jwt"] == "t"
 
 
 # -- fuzz: nothing escapes, every bad frame is one gap(parse) -----------------------------

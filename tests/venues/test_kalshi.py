@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -252,7 +253,8 @@ def test_rest_markets_and_events(fixtures_dir: Path) -> None:
 
 def test_builders() -> None:
     tickers = [f"T-{i}" for i in range(250)]
-    frames = [json.loads(f) for f in kalshi.subscribe(tickers)]
+    chans = ["orderbook_delta", "trade", "ticker", "market_lifecycle"]
+    frames = [json.loads(f) for f in kalshi.subscribe(chans, tickers)]
     assert [f["id"] for f in frames] == [1, 2, 3, 4]
     assert [len(f["params"].get("market_tickers", [])) for f in frames] == [100, 100, 50, 0]
     assert frames[0]["params"]["channels"] == ["orderbook_delta", "trade", "ticker"]
@@ -265,8 +267,12 @@ def test_builders() -> None:
     assert json.loads(unsub) == {"id": 10, "cmd": "unsubscribe", "params": {"sids": [7]}}
     assert json.loads(sub)["params"] == {"channels": ["orderbook_delta"], "market_tickers": [M]}
     assert kalshi.heartbeat() is None
+    (unsub,) = kalshi.unsubscribe(["orderbook_delta"], [M], sids=[3, 4], cmd_id=5)
+    assert json.loads(unsub) == {"id": 5, "cmd": "unsubscribe", "params": {"sids": [3, 4]}}
+    with pytest.raises(ValueError, match="sids"):
+        kalshi.unsubscribe(["orderbook_delta"], [M])
     try:
-        kalshi.subscribe([f"T-{i}" for i in range(501)])
+        kalshi.subscribe(["trade"], [f"T-{i}" for i in range(501)])
     except ValueError as exc:
         assert "shard" in str(exc)
     else:

@@ -122,17 +122,21 @@ def test_symbol_normalization() -> None:
 
 def test_subscribe_builders_honour_limits() -> None:
     pairs = [f"P{i}/USD" for i in range(75)]
-    frames = [msgspec.json.decode(f) for f in kraken_v1.subscribe(pairs, "book", depth=100)]
+    frames = [msgspec.json.decode(f) for f in kraken_v1.subscribe(["book"], pairs, depth=100)]
     assert [len(f["pair"]) for f in frames] == [50, 25]
     assert frames[0]["subscription"] == {"name": "book", "depth": 100}
     assert frames[0]["event"] == "subscribe"
-    un = msgspec.json.decode(kraken_v1.unsubscribe(["XBT/USD"], "trade")[0])
+    un = msgspec.json.decode(kraken_v1.unsubscribe(["trade"], ["XBT/USD"])[0])
     assert un == {"event": "unsubscribe", "pair": ["XBT/USD"], "subscription": {"name": "trade"}}
-    assert msgspec.json.decode(kraken_v1.ping(7)) == {"event": "ping", "reqid": 7}
+    both = [msgspec.json.decode(f) for f in kraken_v1.subscribe(["trade", "book"], ["XBT/USD"])]
+    assert [f["subscription"] for f in both] == [{"name": "trade"}, {"name": "book", "depth": 1000}]
+    assert msgspec.json.decode(kraken_v1.heartbeat()) == {"event": "ping"}
     with pytest.raises(ValueError, match="per connection"):
-        kraken_v1.subscribe([f"P{i}/USD" for i in range(101)], "trade")
+        kraken_v1.subscribe(["trade"], [f"P{i}/USD" for i in range(101)])
     with pytest.raises(ValueError, match="depth"):
-        kraken_v1.subscribe(["XBT/USD"], "book", depth=7)
+        kraken_v1.subscribe(["book"], ["XBT/USD"], depth=7)
+    with pytest.raises(ValueError, match="unknown kraken-v1 channel"):
+        kraken_v1.subscribe(["ohlc-5"], ["XBT/USD"])
 
 
 def test_golden_messages_shape(fixtures_dir: Path) -> None:

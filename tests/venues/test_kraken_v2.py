@@ -71,11 +71,17 @@ def test_golden_messages(fixtures_dir: Path) -> None:
 
 
 def test_builders() -> None:
-    (sub,) = kraken_v2.subscribe(["BTC/USD", "ETH/USD"], "book", depth=25, req_id=9)
+    (sub,) = kraken_v2.subscribe(["book"], ["BTC/USD", "ETH/USD"], depth=25, req_id=9)
     assert msgspec.json.decode(sub) == {
         "method": "subscribe",
         "params": {"channel": "book", "depth": 25, "symbol": ["BTC/USD", "ETH/USD"]},
         "req_id": 9,
     }
-    assert len(kraken_v2.subscribe([f"S{i}/USD" for i in range(60)], "trade")) == 2
-    assert msgspec.json.decode(kraken_v2.ping(3)) == {"method": "ping", "req_id": 3}
+    frames = [
+        msgspec.json.decode(f)
+        for f in kraken_v2.subscribe(["trade", "ticker"], [f"S{i}/USD" for i in range(60)])
+    ]
+    assert [(f["params"]["channel"], len(f["params"]["symbol"]), f["req_id"]) for f in frames] == [
+        ("trade", 50, 1), ("trade", 10, 2), ("ticker", 50, 3), ("ticker", 10, 4),
+    ]  # fmt: skip
+    assert msgspec.json.decode(kraken_v2.heartbeat()) == {"method": "ping"}

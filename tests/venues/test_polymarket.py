@@ -271,19 +271,22 @@ def test_rest_markets(fixtures_dir: Path) -> None:
 
 
 def test_builders() -> None:
-    first, *rest = pm.subscribe([str(i) for i in range(3)])
+    first, *rest = pm.subscribe(["market"], [str(i) for i in range(3)])
     assert json.loads(first) == {
         "assets_ids": ["0", "1", "2"],
         "type": "market",
         "custom_feature_enabled": True,
     }
     assert rest == []
-    (more,) = pm.subscribe(["9"], initial=False)
+    (more,) = pm.subscribe(["market"], ["9"], initial=False)
     assert json.loads(more)["operation"] == "subscribe"
-    assert json.loads(pm.unsubscribe(["9"])[0]) == {"operation": "unsubscribe", "assets_ids": ["9"]}
+    unsub = json.loads(pm.unsubscribe(["market"], ["9"])[0])
+    assert unsub == {"operation": "unsubscribe", "assets_ids": ["9"]}
     assert pm.heartbeat() == "PING"
     with pytest.raises(ValueError, match="shard"):
-        pm.subscribe([str(i) for i in range(501)])
+        pm.subscribe(["market"], [str(i) for i in range(501)])
+    with pytest.raises(ValueError, match="unknown polymarket channel"):
+        pm.subscribe(["user"], ["9"])
 
 
 # -- fuzz --------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """L2 book state with integrity checks (checksum, sequence, crossed) and resync decisions."""
 
 from ssmd.book.checksum import kraken_checksum
-from ssmd.book.integrity import BookState, integrity_gap
+from ssmd.book.integrity import BookState
 from ssmd.book.l2 import L2Book, Level
 from ssmd.book.sequence import BinanceStitcher, SeqTracker
 
@@ -11,6 +11,5 @@ __all__ = [
     "L2Book",
     "Level",
     "SeqTracker",
-    "integrity_gap",
     "kraken_checksum",
 ]

@@ -1,16 +1,16 @@
-"""Per-symbol book state and the one way integrity failures are reported.
+"""Per-symbol book state: whether it may be served, and how a failure withdraws it.
 
-A failure (checksum, sequence, crossed, parse) produces a `Gap` record and marks the
-book invalid: the normalizer stops emitting book records for that symbol until a new
-snapshot arrives, so a consumer never receives a book we know to be wrong.
+A failure (checksum, sequence, crossed, parse) produces a `Gap` record (the venue
+normalizer's `fail`) and marks the book invalid: the normalizer stops emitting book
+records for that symbol until a new snapshot arrives, so a consumer never receives a
+book we know to be wrong.
 """
 
 from __future__ import annotations
 
 from ssmd.book.l2 import L2Book
-from ssmd.model.records import Gap, GapReason
 
-__all__ = ["BookState", "crossed_detail", "integrity_gap"]
+__all__ = ["BookState", "crossed_detail"]
 
 
 class BookState:
@@ -38,34 +38,3 @@ def crossed_detail(book: L2Book) -> str:
     bid, ask = book.best_bid(), book.best_ask()
     kind = "locked" if book.is_locked() else "crossed"
     return f"book {kind}: best bid {bid} >= best ask {ask}"
-
-
-def integrity_gap(
-    venue: str,
-    state: BookState | None,
-    reason: GapReason,
-    detail: str,
-    ts_recv: int,
-    *,
-    symbol: str = "",
-    feed: str = "",
-    ts_event: int = 0,
-) -> Gap:
-    """A `gap` record for a failure; invalidates `state` (if any) so output stops."""
-    if state is not None:
-        state.invalidate()
-        symbol = symbol or state.symbol
-        iid = state.iid
-    else:
-        iid = 0
-    return Gap(
-        feed=feed,
-        venue=venue,
-        symbol=symbol,
-        iid=iid,
-        ts_event=ts_event,
-        ts_recv=ts_recv,
-        reason=reason,
-        since_ns=ts_recv,
-        detail=detail,
-    )

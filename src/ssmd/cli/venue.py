@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import heapq
 import importlib
-import inspect
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import typer
@@ -98,24 +96,10 @@ def venue_normalizer(name: str, **kwargs: Any) -> Normalizer:
             INVALID,
             "see `ssmd venue list` for the venues whose adapters are installed",
         ) from None
-    factory = _factory(module)
-    if factory is None:
-        raise CliError(f"venue {name!r}: {info.module} defines no normalizer", INVALID)
+    factory = getattr(module, "normalizer", None)
+    if not callable(factory):
+        raise CliError(f"venue {name!r}: {info.module} defines no normalizer()", INVALID)
     return factory(**kwargs)
-
-
-def _factory(module: ModuleType) -> Any:
-    for attr in ("make_normalizer", "Normalizer"):
-        if callable(getattr(module, attr, None)):
-            return getattr(module, attr)
-    for _, obj in inspect.getmembers(module, inspect.isclass):
-        if (
-            obj.__module__ == module.__name__
-            and obj.__name__.endswith("Normalizer")
-            and hasattr(obj, "on_frame")
-        ):
-            return obj
-    return None
 
 
 def replay(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ssmd.book.l2 import L2Book
 from ssmd.model.records import Book, Level, Record
-from ssmd.venues._adapter import NormalizerBase
+from ssmd.venues._normalizer import NormalizerBase
 
 __all__ = ["CoinbaseBooks"]
 
@@ -53,7 +53,7 @@ class CoinbaseBooks:
                 return []
             self._warned.add(product)
             return [
-                self._owner._gap(
+                self._owner.gap(
                     "resync",
                     product,
                     ts_recv,
@@ -84,9 +84,9 @@ class CoinbaseBooks:
         bid, ask = book.best_bid(), book.best_ask()
         del self.books[product]
         self._warned.add(product)
-        self._owner._resync("resubscribe", [product], "crossed book")
+        self._owner.resync("resubscribe", [product], "crossed book")
         detail = f"best bid {bid} >= best ask {ask}; book dropped until a new snapshot"
-        return [self._owner._gap("crossed", product, ts_recv, detail, seq=seq, ts_event=ts_event)]
+        return [self._owner.gap("crossed", product, ts_recv, detail, seq=seq, ts_event=ts_event)]
 
     def _record(
         self,
@@ -99,7 +99,7 @@ class CoinbaseBooks:
         seq: int,
     ) -> Book:
         owner = self._owner
-        info = owner._sym(product)
+        info = owner.sym(product)
         return Book(
             feed=owner.feed,
             venue=owner.venue,

@@ -1,88 +1,311 @@
-"""Shared plumbing for venue normalizers: counters, resync queue, failure reporting.
+"""The one base every venue normalizer builds on, and the wire helpers they share (private).
 
-Each venue module subclasses `NormalizerBase` and implements `_frame` (the pure mapping);
-`on_frame` wraps it so that nothing escapes: any exception becomes a `gap(reason=parse)`.
+Why a base class: every normalizer must keep the same promises — never raise, turn a
+bad frame into `gap(reason=parse)`, count records and integrity events, queue resync
+decisions — and those promises are easier to keep once than seven times. Subclasses
+implement `_frame` (and `_rest` when a REST body feeds the stream); the wrappers here
+count and catch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
-from ssmd.book.integrity import BookState, integrity_gap
-from ssmd.model.records import Gap, GapReason, Record
-from ssmd.venues.base import IntegrityStats, Resync, SymbolInfo
+import msgspec
 
-MAX_DETAIL = 200
+from ssmd.book.integrity import BookState
+from ssmd.model.fixed import SCALE, to_fixed
+from ssmd.model.instrument import Instrument
+from ssmd.model.records import Gap, GapReason, InstrumentRecord, Record
+from ssmd.venues.base import IntegrityStats, Resync, ResyncAction, SymbolInfo
+
+__all__ = [
+    "INT64_MAX",
+    "BadFrame",
+    "NormalizerBase",
+    "arr",
+    "cents",
+    "check_channels",
+    "check_symbols",
+    "chunks",
+    "decode_json",
+    "dumps",
+    "excerpt",
+    "fixed",
+    "instrument_records",
+    "integer",
+    "iso_ns",
+    "ms_ns",
+    "obj",
+    "parse_fixed",
+    "publishable",
+    "text",
+]
+
+MAX_DETAIL = 300
+"""Gap details are cut to this length (a bad frame can be megabytes)."""
 INT64_MAX = 2**63 - 1
-_SCALE = 1_000_000_000
+
+_decoder = msgspec.json.Decoder(float_hook=Decimal)
+"""JSON numbers with a fraction become exact Decimals, never binary floats."""
+
+
+class BadFrame(ValueError):
+    """A frame that does not have the shape the venue documents."""
+
+
+# -- decoding and numbers -----------------------------------------------------------------
+
+
+def decode_json(payload: bytes | str) -> Any:
+    """Decode a frame; fractions come back as Decimal so no price ever touches a float."""
+    try:
+        return _decoder.decode(payload)
+    except (msgspec.DecodeError, UnicodeError, ValueError, RecursionError) as exc:
+        raise BadFrame(f"not JSON: {exc}") from None
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON text for frames we send."""
+    return json.dumps(obj, separators=(",", ":"))
+
+
+def fixed(value: object) -> int:
+    """A venue decimal (string, int or exact Decimal) as int64 fixed-point; BadFrame otherwise."""
+    if isinstance(value, str | int | Decimal) and not isinstance(value, bool):
+        try:
+            return to_fixed(value)
+        except (ValueError, ArithmeticError):
+            pass
+    raise BadFrame(f"not a decimal: {value!r}")
 
 
 def parse_fixed(text: str) -> int:
-    """Venue decimal string -> 1e-9 fixed-point, fast and without the int64 range check.
+    """Unsigned venue decimal string -> 1e-9 fixed-point, without the int64 range check.
 
     Books keep any level the venue keeps (Kraken shows asks at 9999999997 BTC/CHF, beyond
     int64 nanos) so that depth truncation and checksums stay exact; `publishable` filters
-    what reaches records. Raises ValueError on anything but plain decimals.
+    what reaches records. Plain string arithmetic, exact, no Decimal. ValueError on
+    anything but a plain decimal.
     """
     whole, dot, frac = text.partition(".")
     if len(frac) > 9:
         if frac[9:].strip("0"):
             raise ValueError(f"more than 9 decimals: {text!r}")
         frac = frac[:9]
-    if not whole.isdigit() or (frac and not frac.isdigit()):
+    if not whole.isdigit() or (frac and not frac.isdigit()) or not text.isascii():
         raise ValueError(f"not a plain decimal: {text!r}")
-    return int(whole) * _SCALE + int(frac.ljust(9, "0")) if dot else int(whole) * _SCALE
+    return int(whole) * SCALE + int(frac.ljust(9, "0")) if dot else int(whole) * SCALE
 
 
 def publishable(levels: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Levels that fit the int64 fixed-point wire schema (DESIGN.md §5)."""
-    return [lv for lv in levels if lv[0] <= INT64_MAX and lv[1] <= INT64_MAX]
+    for px, sz in levels:
+        if px > INT64_MAX or sz > INT64_MAX:
+            return [lv for lv in levels if lv[0] <= INT64_MAX and lv[1] <= INT64_MAX]
+    return levels
 
 
-"""Gap details quote at most this much of a bad frame."""
+def cents(value: object) -> int:
+    """Legacy integer cents (Kalshi) as exact fixed-point dollars."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BadFrame(f"not integer cents: {value!r}")
+    return value * (SCALE // 100)
+
+
+_epoch_cache: dict[str, int] = {}
+
+
+def iso_ns(text: object) -> int:
+    """ISO-8601 UTC time ('2021-04-17T16:43:37.089723Z', 9 fractional digits ok) to ns.
+
+    Exact to the nanosecond: the fraction is read as digits, never through a float.
+    The whole-second part is cached (a feed repeats the same second many times).
+    """
+    if not isinstance(text, str) or len(text) < 19:
+        raise BadFrame(f"not a time: {text!r}")
+    head, tail = text[:19], text[19:]
+    base = _epoch_cache.get(head)
+    if base is None:
+        try:
+            stamp = datetime.fromisoformat(head.replace(" ", "T")).replace(tzinfo=UTC)
+        except ValueError:
+            raise BadFrame(f"not a time: {text!r}") from None
+        base = int(stamp.timestamp()) * 1_000_000_000
+        if len(_epoch_cache) > 4096:
+            _epoch_cache.clear()
+        _epoch_cache[head] = base
+    frac = 0
+    if tail.startswith("."):
+        digits = tail[1:]
+        end = 0
+        while end < len(digits) and digits[end].isdigit():
+            end += 1
+        if end == 0 or end > 9 or not digits[:end].isascii():
+            raise BadFrame(f"bad fraction in time: {text!r}")
+        frac = int(digits[:end]) * 10 ** (9 - end)
+        tail = digits[end:]
+    if tail not in ("", "Z", "+00:00", "+0000"):
+        raise BadFrame(f"time not in UTC: {text!r}")
+    return base + frac
+
+
+def ms_ns(value: object) -> int:
+    """Milliseconds since the epoch (int or digit string) to ns."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value * 1_000_000
+    if isinstance(value, str) and value.isdigit() and value.isascii():
+        return int(value) * 1_000_000
+    raise BadFrame(f"not a millisecond timestamp: {value!r}")
 
 
 def excerpt(payload: bytes | str, limit: int = 80) -> str:
-    text = payload if isinstance(payload, str) else payload[: limit * 4].decode("utf-8", "replace")
-    return text[:limit] + ("…" if len(text) > limit else "")
+    """The start of a frame, for a gap's detail."""
+    txt = payload if isinstance(payload, str) else payload[: limit * 4].decode("utf-8", "replace")
+    return txt[:limit] + ("…" if len(txt) > limit else "")
+
+
+# -- shapes -----------------------------------------------------------------------------
+
+
+def obj(value: object, what: str) -> dict[str, Any]:
+    """`value` as a JSON object, or BadFrame naming what was expected."""
+    if not isinstance(value, dict):
+        raise BadFrame(f"{what}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def arr(value: object, what: str) -> list[Any]:
+    """`value` as a JSON array, or BadFrame naming what was expected."""
+    if not isinstance(value, list):
+        raise BadFrame(f"{what}: expected an array, got {type(value).__name__}")
+    return value
+
+
+def text(value: object, what: str) -> str:
+    """`value` as a non-empty string, or BadFrame."""
+    if not isinstance(value, str) or not value:
+        raise BadFrame(f"{what}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def integer(value: object, what: str) -> int:
+    """`value` as a JSON integer, or BadFrame."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BadFrame(f"{what}: expected an integer, got {value!r}")
+    return value
+
+
+def instrument_records(instruments: Iterable[Instrument], feed: str, ts_recv: int) -> list[Record]:
+    """Instruments as `instrument` records (what a reference-data refresh publishes)."""
+    return [
+        InstrumentRecord(
+            feed=feed,
+            venue=i.venue,
+            symbol=i.symbol,
+            ts_recv=ts_recv,
+            kind=i.kind,
+            base=i.base,
+            quote=i.quote,
+            tick_size=i.tick_size,
+            lot_size=i.lot_size,
+            status=i.status,
+            expiry_ns=i.expiry_ns,
+        )
+        for i in instruments
+    ]
+
+
+# -- outbound -------------------------------------------------------------------------------
+
+
+def chunks(items: Sequence[str], size: int) -> list[list[str]]:
+    """Split a symbol list into per-message batches of at most `size`."""
+    if size < 1:
+        raise ValueError("batch size must be >= 1")
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def check_symbols(symbols: Iterable[str], limit: int, venue: str) -> list[str]:
+    """Deduplicated symbols, refusing none or more than one connection may carry."""
+    out = list(dict.fromkeys(symbols))
+    if not out:
+        raise ValueError("no symbols given")
+    if len(out) > limit:
+        raise ValueError(
+            f"{len(out)} symbols exceed {venue}'s {limit} per connection; shard the feed"
+        )
+    return out
+
+
+def check_channels(channels: Iterable[str], known: Sequence[str], venue: str) -> list[str]:
+    """Deduplicated channels, each one the venue module knows."""
+    out = list(dict.fromkeys(channels))
+    if not out:
+        raise ValueError("no channels given")
+    for ch in out:
+        if ch not in known:
+            raise ValueError(f"unknown {venue} channel {ch!r}; known: {', '.join(known)}")
+    return out
+
+
+# -- the base -------------------------------------------------------------------------------
+
+_STAT_OF: dict[str, str] = {
+    "checksum": "checksums_failed",
+    "sequence": "sequence_gaps",
+    "crossed": "crossed",
+    "parse": "parse_errors",
+}
+"""Which integrity counter a gap reason moves."""
+_NO_SYMBOL = SymbolInfo("")
 
 
 class NormalizerBase:
-    """Counters and resync decisions common to every venue normalizer."""
+    """Frame loop of one connection: parse, count, catch; subclasses implement `_frame`."""
 
     venue = ""
 
     def __init__(self, symbols: Mapping[str, SymbolInfo] | None = None, feed: str = "") -> None:
-        self.stats = IntegrityStats()
-        self.symbols: dict[str, SymbolInfo] = dict(symbols or {})
         self.feed = feed
+        self.symbols: dict[str, SymbolInfo] = dict(symbols or {})
+        """The secmaster's names for venue symbols (what the runtime passed in)."""
+        self.stats = IntegrityStats()
         self._resyncs: list[Resync] = []
+        self._defaults: dict[str, SymbolInfo] = {}
 
-    # -- the Normalizer protocol ------------------------------------------------
+    # -- the Normalizer protocol ------------------------------------------------------
 
     def on_frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
         """Parse one received frame. Never raises: a bad frame yields `gap(reason=parse)`."""
         self.stats.frames += 1
         try:
             out = self._frame(payload, ts_recv)
-        except Exception as exc:
+        except Exception as exc:  # the contract: nothing escapes, a bad frame is data
             out = self._on_bad_frame(payload, ts_recv, exc)
-        self._count(out)
+        if out:
+            self._count(out)
         return out
 
     def on_rest(self, endpoint: str, body: bytes | str, ts_recv: int) -> list[Record]:
+        """A REST body the stream depends on (snapshot, instruments). Never raises."""
         try:
             out = self._rest(endpoint, body, ts_recv)
         except Exception as exc:
-            out = [self.parse_gap(f"REST {endpoint}: {type(exc).__name__}: {exc}", ts_recv)]
-        self._count(out)
+            out = [self.gap("parse", "", ts_recv, f"REST {endpoint}: {type(exc).__name__}: {exc}")]
+        if out:
+            self._count(out)
         return out
 
     def take_resyncs(self) -> list[Resync]:
         out, self._resyncs = self._resyncs, []
         return out
 
-    # -- for subclasses -----------------------------------------------------------
+    # -- for subclasses -----------------------------------------------------------------
 
     def _frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
         raise NotImplementedError
@@ -92,19 +315,56 @@ class NormalizerBase:
 
     def _on_bad_frame(self, payload: bytes | str, ts_recv: int, exc: Exception) -> list[Record]:
         """Hook: a venue may also invalidate the book the bad frame belonged to."""
-        return [self.parse_gap(f"{type(exc).__name__}: {exc}; frame {excerpt(payload)}", ts_recv)]
+        detail = f"{type(exc).__name__}: {exc}; frame {excerpt(payload)}"
+        return [self.gap("parse", "", ts_recv, detail)]
 
-    def symbol_info(self, venue_symbol: str, default: str) -> SymbolInfo:
+    def sym(self, venue_symbol: str, default: str | None = None) -> SymbolInfo:
+        """The secmaster's name for a venue symbol, else `default` (the venue's own
+        normalization, or the venue symbol itself). Defaults are cached apart from
+        `symbols`, which keeps saying what the runtime asked for."""
         found = self.symbols.get(venue_symbol)
         if found is None:
-            found = self.symbols[venue_symbol] = SymbolInfo(default)
+            found = self._defaults.get(venue_symbol)
+            if found is None:
+                found = SymbolInfo(venue_symbol if default is None else default)
+                self._defaults[venue_symbol] = found
         return found
 
-    def parse_gap(self, detail: str, ts_recv: int, symbol: str = "") -> Gap:
-        self.stats.parse_errors += 1
-        return integrity_gap(
-            self.venue, None, "parse", detail[:MAX_DETAIL], ts_recv, symbol=symbol, feed=self.feed
-        )
+    def gap(
+        self,
+        reason: GapReason,
+        venue_symbol: str | SymbolInfo,
+        ts_recv: int,
+        detail: str,
+        *,
+        seq: int = 0,
+        since_ns: int = 0,
+        ts_event: int = 0,
+        count: bool = True,
+    ) -> Gap:
+        """A gap record, counted in the stats; `count=False` for the 2nd..nth record of
+        one event (one gap that touches several symbols is still one gap). `venue_symbol`
+        may be the resolved SymbolInfo already."""
+        if count and reason in _STAT_OF:
+            stat = _STAT_OF[reason]
+            setattr(self.stats, stat, getattr(self.stats, stat) + 1)
+        if isinstance(venue_symbol, SymbolInfo):
+            info = venue_symbol
+        else:
+            info = self.sym(venue_symbol) if venue_symbol else _NO_SYMBOL
+        return Gap(
+            feed=self.feed, venue=self.venue, symbol=info.symbol, iid=info.iid,
+            ts_event=ts_event, ts_recv=ts_recv, seq=seq, reason=reason,
+            since_ns=since_ns or ts_recv, until_ns=ts_recv, detail=detail[:MAX_DETAIL],
+        )  # fmt: skip
+
+    def resync(
+        self, action: ResyncAction, venue_symbols: Iterable[str], reason: str, *frames: str
+    ) -> None:
+        """Queue a resync decision for the runtime (one per event, symbols sorted)."""
+        syms = tuple(sorted(set(venue_symbols)))
+        if syms:
+            self._resyncs.append(Resync(action, syms, reason, frames))
 
     def fail(
         self,
@@ -112,27 +372,18 @@ class NormalizerBase:
         reason: GapReason,
         detail: str,
         ts_recv: int,
-        action: str,
+        action: ResyncAction,
         ts_event: int = 0,
+        seq: int = 0,
     ) -> Gap:
-        """Count a book integrity failure, invalidate the book, queue its resync."""
-        stats = self.stats
-        if reason == "checksum":
-            stats.checksums_failed += 1
-        elif reason == "sequence":
-            stats.sequence_gaps += 1
-        elif reason == "crossed":
-            stats.crossed += 1
-        elif reason == "parse":
-            stats.parse_errors += 1
-        self._resyncs.append(Resync(action, (state.venue_symbol,), f"{reason}: {detail}"))  # type: ignore[arg-type]
-        return integrity_gap(
-            self.venue, state, reason, detail, ts_recv, feed=self.feed, ts_event=ts_event
-        )
+        """A book integrity failure: invalidate the book, queue its resync, count, report."""
+        state.invalidate()
+        self.resync(action, (state.venue_symbol,), f"{reason}: {detail}")
+        info = SymbolInfo(state.symbol, state.iid)
+        return self.gap(reason, info, ts_recv, detail, ts_event=ts_event, seq=seq)
 
     def _count(self, out: list[Record]) -> None:
-        if out:
-            records = self.stats.records
-            for rec in out:
-                kind = rec.__struct_config__.tag
-                records[kind] = records.get(kind, 0) + 1
+        records = self.stats.records
+        for rec in out:
+            kind = rec.__struct_config__.tag
+            records[kind] = records.get(kind, 0) + 1  # type: ignore[index]

@@ -11,18 +11,25 @@ See docs/venues/binance.md.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
-
-import msgspec
 
 from ssmd.book.integrity import BookState, crossed_detail
 from ssmd.book.sequence import BinanceStitcher
 from ssmd.model.fixed import to_fixed
 from ssmd.model.instrument import Instrument
-from ssmd.model.records import Book, Gap, Level, Quote, Record, Trade
-from ssmd.venues._normalizer import NormalizerBase, parse_fixed, publishable
+from ssmd.model.records import Book, Level, Quote, Record, Trade
+from ssmd.venues._normalizer import (
+    NormalizerBase,
+    check_channels,
+    check_symbols,
+    chunks,
+    decode_json,
+    dumps,
+    parse_fixed,
+    publishable,
+)
 from ssmd.venues.base import SymbolInfo
 from ssmd.venues.registry import VENUES
 
@@ -38,65 +45,96 @@ CHANNEL_STREAM = {
     "aggTrade": "aggTrade",
 }
 
-_decode = msgspec.json.Decoder()
+SNAPSHOT_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
+"""`limit` values GET /api/v3/depth accepts (weight grows with it)."""
 
 __all__ = [
     "INFO",
     "BinanceNormalizer",
-    "depth_snapshot_path",
+    "heartbeat",
+    "instruments_url",
+    "normalizer",
     "parse_exchange_info",
+    "parse_instruments",
+    "snapshot_url",
     "subscribe",
     "unsubscribe",
 ]
 
 
-# -- outbound -------------------------------------------------------------------------
+# -- the venue-module contract (venues/base.py) ------------------------------------------
 
 
-def streams(symbols: Iterable[str], channels: Iterable[str]) -> list[str]:
-    """Stream names ('nknusdt@depth@100ms') for venue symbols and ssmd channel names."""
-    out = []
-    for sym in dict.fromkeys(symbols):
-        for ch in channels:
-            if ch not in CHANNEL_STREAM:
-                raise ValueError(f"unknown Binance channel {ch!r}; known: {sorted(CHANNEL_STREAM)}")
-            out.append(f"{sym.lower()}@{CHANNEL_STREAM[ch]}")
+def streams(channels: Sequence[str], venue_symbols: Sequence[str]) -> list[str]:
+    """Stream names ('nknusdt@depth@100ms') for ssmd channel names and venue symbols."""
+    syms = check_symbols(venue_symbols, INFO.max_instruments_per_connection, INFO.name)
+    chans = check_channels(channels, tuple(CHANNEL_STREAM), INFO.name)
+    out = [f"{sym.lower()}@{CHANNEL_STREAM[ch]}" for sym in syms for ch in chans]
     if len(out) > MAX_STREAMS_PER_CONNECTION:
         raise ValueError(f"{len(out)} streams exceed {MAX_STREAMS_PER_CONNECTION} per connection")
     return out
 
 
 def _method(method: str, names: list[str], first_id: int) -> list[str]:
-    per = INFO.max_symbols_per_message
     return [
-        msgspec.json.encode(
-            {"method": method, "params": names[i : i + per], "id": first_id + i // per}
-        ).decode()
-        for i in range(0, len(names), per)
+        dumps({"method": method, "params": batch, "id": first_id + i})
+        for i, batch in enumerate(chunks(names, INFO.max_symbols_per_message))
     ]
 
 
-def subscribe(symbols: Iterable[str], channels: Iterable[str], first_id: int = 1) -> list[str]:
-    """SUBSCRIBE frames, at most `max_symbols_per_message` streams each.
+def subscribe(
+    channels: Sequence[str],
+    venue_symbols: Sequence[str],
+    depth: int | None = None,
+    first_id: int = 1,
+) -> list[str]:
+    """SUBSCRIBE frames, at most `max_symbols_per_message` streams each. `depth` does not
+    apply to the diff stream (it is the snapshot's, see `snapshot_url`).
 
     Binance also limits incoming messages to 5 per second per connection: the runtime
     paces these frames.
     """
-    return _method("SUBSCRIBE", streams(symbols, channels), first_id)
+    return _method("SUBSCRIBE", streams(channels, venue_symbols), first_id)
 
 
-def unsubscribe(symbols: Iterable[str], channels: Iterable[str], first_id: int = 1) -> list[str]:
-    return _method("UNSUBSCRIBE", streams(symbols, channels), first_id)
+def unsubscribe(
+    channels: Sequence[str],
+    venue_symbols: Sequence[str],
+    depth: int | None = None,
+    first_id: int = 1,
+) -> list[str]:
+    return _method("UNSUBSCRIBE", streams(channels, venue_symbols), first_id)
 
 
-def ping() -> None:
+def heartbeat() -> None:
     """No application heartbeat: the server sends WebSocket pings, the runtime pongs."""
     return None
 
 
-def depth_snapshot_path(symbol: str, limit: int = 1000) -> str:
-    """REST path of the depth snapshot the stitcher needs (weight grows with `limit`)."""
-    return f"/api/v3/depth?symbol={symbol.upper()}&limit={limit}"
+def snapshot_url(venue_symbol: str, depth: int | None = None) -> str:
+    """GET /api/v3/depth for one symbol: fetched when a `refetch_snapshot` resync asks.
+
+    The normalizer asks on a symbol's first diff (Binance: buffer the stream, *then*
+    fetch the snapshot) and after a broken `U`/`u` chain; the body goes to `on_rest`.
+    """
+    limit = depth or 1000
+    if limit not in SNAPSHOT_LIMITS:
+        raise ValueError(f"depth snapshot limit must be one of {SNAPSHOT_LIMITS}, not {limit}")
+    return f"{INFO.rest_url}/depth?symbol={venue_symbol.upper()}&limit={limit}"
+
+
+def instruments_url() -> str:
+    return f"{INFO.rest_url}/exchangeInfo"
+
+
+def parse_instruments(body: bytes | str) -> list[Instrument]:
+    return parse_exchange_info(body)
+
+
+def normalizer(
+    symbols: Mapping[str, SymbolInfo] | None = None, feed: str = ""
+) -> BinanceNormalizer:
+    return BinanceNormalizer(symbols, feed)
 
 
 # -- REST reference data --------------------------------------------------------------
@@ -105,7 +143,7 @@ def depth_snapshot_path(symbol: str, limit: int = 1000) -> str:
 def parse_exchange_info(body: bytes | str) -> list[Instrument]:
     """GET /api/v3/exchangeInfo -> instruments (tick: PRICE_FILTER tickSize; lot: LOT_SIZE
     stepSize)."""
-    doc = _decode.decode(body)
+    doc = decode_json(body)
     out = []
     for sym in doc.get("symbols", ()):
         filters = {f.get("filterType"): f for f in sym.get("filters", ())}
@@ -140,7 +178,10 @@ def parse_exchange_info(body: bytes | str) -> list[Instrument]:
 
 
 class _BState(BookState):
-    __slots__ = ("pending", "stitch")
+    """A book plus its stitcher, the diffs buffered until a snapshot, and whether a
+    snapshot has been asked for since the last one arrived (one request at a time)."""
+
+    __slots__ = ("asked", "pending", "stitch")
 
 
 class BinanceNormalizer(NormalizerBase):
@@ -166,10 +207,11 @@ class BinanceNormalizer(NormalizerBase):
     def _state(self, symbol: str) -> _BState:
         state = self.books.get(symbol)
         if state is None:
-            info = self.symbol_info(symbol, symbol)
+            info = self.sym(symbol, symbol)
             state = self.books[symbol] = _BState(symbol, info.symbol, info.iid)
             state.stitch = BinanceStitcher()
             state.pending = deque(maxlen=MAX_BUFFERED_DIFFS)
+            state.asked = False
         return state
 
     # -- REST -----------------------------------------------------------------------
@@ -188,7 +230,7 @@ class BinanceNormalizer(NormalizerBase):
 
     def on_depth_snapshot(self, symbol: str, body: bytes | str, ts_recv: int) -> list[Record]:
         """Seed a book from GET /api/v3/depth, then replay the diffs buffered meanwhile."""
-        doc = _decode.decode(body)
+        doc = decode_json(body)
         last_id = int(doc["lastUpdateId"])
         bids = [(parse_fixed(p), parse_fixed(q)) for p, q in doc["bids"]]
         asks = [(parse_fixed(p), parse_fixed(q)) for p, q in doc["asks"]]
@@ -196,6 +238,7 @@ class BinanceNormalizer(NormalizerBase):
         state.book.apply_snapshot(bids, asks)
         state.stitch.on_snapshot(last_id)
         state.valid = True
+        state.asked = False
         out: list[Record] = []
         if state.book.is_crossed():
             out.append(self._fail_crossed(state, ts_recv, 0))
@@ -210,7 +253,7 @@ class BinanceNormalizer(NormalizerBase):
     # -- frames ---------------------------------------------------------------------
 
     def _frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
-        msg = _decode.decode(payload)
+        msg = decode_json(payload)
         if type(msg) is not dict:
             raise ValueError("frame is not a JSON object")
         data = msg.get("data", msg)
@@ -236,23 +279,24 @@ class BinanceNormalizer(NormalizerBase):
         ts_event = int(data.get("E", 0)) * 1_000_000
         verdict = state.stitch.check(first, final)
         if verdict == "wait":
+            if not state.asked:
+                state.asked = True
+                self.resync("refetch_snapshot", (state.venue_symbol,), "no depth snapshot yet")
             state.pending.append((data, ts_recv))
             return []
         if verdict == "drop":
             return []
         if verdict == "stale":
-            self.stats.sequence_gaps += 1
-            return [
-                Gap(
-                    feed=self.feed, venue="binance", symbol=state.symbol, iid=state.iid,
-                    ts_event=ts_event, ts_recv=ts_recv, seq=final, reason="sequence",
-                    since_ns=ts_recv, detail=f"stale/duplicate diff U={first} u={final} "
-                    f"at update id {state.stitch.last_update_id}: ignored, book unaffected",
-                )
-            ]  # fmt: skip
+            detail = (
+                f"stale/duplicate diff U={first} u={final} at update id "
+                f"{state.stitch.last_update_id}: ignored, book unaffected"
+            )
+            info = SymbolInfo(state.symbol, state.iid)
+            return [self.gap("sequence", info, ts_recv, detail, seq=final, ts_event=ts_event)]
         if verdict == "gap":
             expected = (state.stitch.last_update_id or 0) + 1
             state.stitch.reset()
+            state.asked = True
             state.pending.append((data, ts_recv))
             return [
                 self.fail(
@@ -274,6 +318,7 @@ class BinanceNormalizer(NormalizerBase):
     def _fail_crossed(self, state: _BState, ts_recv: int, ts_event: int) -> Record:
         detail = crossed_detail(state.book)
         state.stitch.reset()
+        state.asked = True
         return self.fail(state, "crossed", detail, ts_recv, "refetch_snapshot", ts_event)
 
     def _book(
@@ -294,7 +339,7 @@ class BinanceNormalizer(NormalizerBase):
 
     def _trade(self, data: dict[str, Any], ts_recv: int, trade_id: str) -> Trade:
         """`m` true = the buyer was the maker, so the aggressor sold."""
-        info = self.symbol_info(data["s"], data["s"])
+        info = self.sym(data["s"], data["s"])
         return Trade(
             feed=self.feed, venue="binance", symbol=info.symbol, iid=info.iid,
             ts_event=int(data["T"]) * 1_000_000, ts_recv=ts_recv, price=to_fixed(data["p"]),
@@ -302,13 +347,10 @@ class BinanceNormalizer(NormalizerBase):
         )  # fmt: skip
 
     def _quote(self, data: dict[str, Any], ts_recv: int) -> Quote:
-        info = self.symbol_info(data["s"], data["s"])
+        info = self.sym(data["s"], data["s"])
         return Quote(
             feed=self.feed, venue="binance", symbol=info.symbol, iid=info.iid,
             ts_event=int(data.get("E", data.get("T", 0))) * 1_000_000, ts_recv=ts_recv,
             seq=int(data["u"]), bid_px=to_fixed(data["b"]), bid_sz=to_fixed(data["B"]),
             ask_px=to_fixed(data["a"]), ask_sz=to_fixed(data["A"]),
         )  # fmt: skip
-
-
-Normalizer = BinanceNormalizer

@@ -16,58 +16,67 @@ from typing import Any
 
 from ssmd.model.instrument import Instrument
 from ssmd.model.records import InstrumentKind, Level, Quote, Record, Side, Trade
-from ssmd.venues._adapter import (
+from ssmd.venues._coinbase_common import CoinbaseBooks
+from ssmd.venues._normalizer import (
     BadFrame,
     NormalizerBase,
     arr,
+    check_channels,
     check_symbols,
     chunks,
     decode_json,
     dumps,
     fixed,
+    instrument_records,
     integer,
     iso_ns,
     obj,
     text,
 )
-from ssmd.venues._coinbase_common import CoinbaseBooks
 from ssmd.venues.base import SymbolInfo
-from ssmd.venues.coinbase_exchange import instrument_records
+from ssmd.venues.registry import VENUES
 
-VENUE = "coinbase"
-REGISTRY_NAME = "coinbase-advanced"
-WS_URL = "wss://advanced-trade-ws.coinbase.com"
-DEFAULT_CHANNELS = ("level2", "market_trades", "ticker")
-MAX_PRODUCTS_PER_CONNECTION = 100
-MAX_PRODUCTS_PER_MESSAGE = 100
-"""No published product cap; conservative. Unauthenticated client messages are limited to
-8/s per IP, which the runtime's send pacing (not this module) must respect."""
+INFO = VENUES["coinbase-advanced"]
+VENUE = INFO.venue
+CHANNELS = ("level2", "market_trades", "ticker", "ticker_batch", "heartbeats")
+"""Unauthenticated client messages are limited to 8/s per IP, which the runtime's send
+pacing (not this module) must respect."""
+_WIDE = ("heartbeats",)
+"""Channels subscribed without products."""
 
 _AGGRESSOR: dict[str, Side] = {"BUY": "sell", "SELL": "buy"}
 """market_trades `side` is the maker's side (as on the Exchange feed); we flip it."""
 
 __all__ = [
-    "DEFAULT_CHANNELS",
+    "INFO",
     "CoinbaseAdvancedNormalizer",
     "heartbeat",
-    "instrument_records",
+    "instruments_url",
+    "normalizer",
+    "parse_instruments",
     "parse_products",
+    "snapshot_url",
     "subscribe",
     "unsubscribe",
 ]
 
 
-# -- messages we send ----------------------------------------------------------------
+# -- the venue-module contract (venues/base.py) ------------------------------------------
 
 
 def _control(
-    kind: str, product_ids: Sequence[str], channels: Sequence[str], jwt: str | None
+    kind: str, channels: Sequence[str], product_ids: Sequence[str], jwt: str | None
 ) -> list[str]:
-    products = check_symbols(product_ids, MAX_PRODUCTS_PER_CONNECTION, "coinbase-advanced")
+    products = check_symbols(product_ids, INFO.max_instruments_per_connection, INFO.name)
     out = []
-    for channel in channels:  # the protocol takes exactly one channel per message
-        for batch in chunks(products, MAX_PRODUCTS_PER_MESSAGE):
-            frame: dict[str, Any] = {"type": kind, "product_ids": batch, "channel": channel}
+    for channel in check_channels(channels, CHANNELS, INFO.name):
+        # the protocol takes exactly one channel per message
+        batches = [None] if channel in _WIDE else chunks(products, INFO.max_symbols_per_message)
+        for batch in batches:
+            frame: dict[str, Any] = {"type": kind}
+            if batch is not None:
+                frame["product_ids"] = batch
+            frame["channel"] = channel
             if jwt:
                 frame["jwt"] = jwt
             out.append(dumps(frame))
@@ -75,29 +84,49 @@ def _control(
 
 
 def subscribe(
-    product_ids: Sequence[str],
-    channels: Sequence[str] = DEFAULT_CHANNELS,
+    channels: Sequence[str],
+    venue_symbols: Sequence[str],
+    depth: int | None = None,
     jwt: str | None = None,
 ) -> list[str]:
     """Subscribe frames, one per channel and batch; `jwt` (optional for market data) is
-    minted by the runtime, which owns the key."""
-    return _control("subscribe", product_ids, channels, jwt)
+    minted by the runtime, which owns the key. Include `heartbeats`: without it, quiet
+    channels close after 60-90 s. `depth`: the feed is full-depth."""
+    return _control("subscribe", channels, venue_symbols, jwt)
 
 
 def unsubscribe(
-    product_ids: Sequence[str],
-    channels: Sequence[str] = DEFAULT_CHANNELS,
+    channels: Sequence[str],
+    venue_symbols: Sequence[str],
+    depth: int | None = None,
     jwt: str | None = None,
 ) -> list[str]:
-    return _control("unsubscribe", product_ids, channels, jwt)
+    return _control("unsubscribe", channels, venue_symbols, jwt)
 
 
-def heartbeat(jwt: str | None = None) -> str:
-    """Subscribe to `heartbeats`: without it, quiet channels close after 60-90 s."""
-    frame: dict[str, Any] = {"type": "subscribe", "channel": "heartbeats"}
-    if jwt:
-        frame["jwt"] = jwt
-    return dumps(frame)
+def heartbeat() -> None:
+    """None: no client ping; liveness is the `heartbeats` channel (see `subscribe`)."""
+    return None
+
+
+def instruments_url() -> str:
+    return f"{INFO.rest_url}/market/products"
+
+
+def parse_instruments(body: bytes | str) -> list[Instrument]:
+    return parse_products(body)
+
+
+def snapshot_url(venue_symbol: str, depth: int | None = None) -> None:
+    """None: `level2` starts with its own snapshot."""
+    return None
+
+
+def normalizer(
+    symbols: Mapping[str, SymbolInfo] | None = None, feed: str = ""
+) -> CoinbaseAdvancedNormalizer:
+    """A fresh normalizer for one connection."""
+    return CoinbaseAdvancedNormalizer(symbols, feed)
 
 
 # -- frames we receive ---------------------------------------------------------------
@@ -114,7 +143,7 @@ class CoinbaseAdvancedNormalizer(NormalizerBase):
         self._last_seq: int | None = None
         self._last_ts = 0
 
-    def _handle(self, payload: bytes | str, ts_recv: int) -> list[Record]:
+    def _frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
         msg = obj(decode_json(payload), "frame")
         channel = msg.get("channel")
         if not isinstance(channel, str):
@@ -153,15 +182,15 @@ class CoinbaseAdvancedNormalizer(NormalizerBase):
         last, since = self._last_seq, self._last_ts
         if last is not None and seq <= last:
             detail = f"sequence_num {seq} after {last}: duplicate or out of order, dropped"
-            return True, [self._gap("sequence", "", ts_recv, detail, seq=seq, ts_event=ts_event)]
+            return True, [self.gap("sequence", "", ts_recv, detail, seq=seq, ts_event=ts_event)]
         self._last_seq, self._last_ts = seq, ts_recv
         if last is None or seq == last + 1:
             return False, []
         lost = self.books.invalidate()
-        self._resync("resubscribe", lost, f"sequence_num gap {last} -> {seq}")
+        self.resync("resubscribe", lost, f"sequence_num gap {last} -> {seq}")
         detail = f"sequence_num jumped {last} -> {seq}: {seq - last - 1} message(s) lost"
         return False, [
-            self._gap("sequence", p, ts_recv, detail, seq=seq, since_ns=since, count=i == 0)
+            self.gap("sequence", p, ts_recv, detail, seq=seq, since_ns=since, count=i == 0)
             for i, p in enumerate(lost or [""])
         ]
 
@@ -197,7 +226,7 @@ class CoinbaseAdvancedNormalizer(NormalizerBase):
             side = _AGGRESSOR.get(str(trade.get("side")).upper())
             if side is None:
                 raise BadFrame(f"unknown side {trade.get('side')!r}")
-            info = self._sym(product)
+            info = self.sym(product)
             out.append(
                 Trade(
                     feed=self.feed,
@@ -223,7 +252,7 @@ class CoinbaseAdvancedNormalizer(NormalizerBase):
             if "best_bid" not in ticker:
                 continue  # ticker_batch omits the book top: nothing to quote
             product = text(ticker.get("product_id"), "product_id")
-            info = self._sym(product)
+            info = self.sym(product)
             out.append(
                 Quote(
                     feed=self.feed,
@@ -241,15 +270,11 @@ class CoinbaseAdvancedNormalizer(NormalizerBase):
             )
         return out
 
-    def on_rest(self, endpoint: str, body: bytes | str, ts_recv: int) -> list[Record]:
+    def _rest(self, endpoint: str, body: bytes | str, ts_recv: int) -> list[Record]:
         """`GET /market/products` or `/products` become instrument records."""
         if not endpoint.split("?")[0].rstrip("/").endswith("/products"):
             return []
-        try:
-            instruments = parse_products(body)
-        except Exception as exc:
-            return self._count([self._parse_gap(exc, ts_recv)])
-        return self._count(instrument_records(instruments, self.feed, ts_recv))
+        return instrument_records(parse_products(body), self.feed, ts_recv)
 
 
 # -- REST reference data -------------------------------------------------------------
@@ -322,10 +347,3 @@ def parse_products(body: bytes | str | dict[str, Any]) -> list[Instrument]:
             )
         )
     return out
-
-
-def normalizer(
-    symbols: Mapping[str, SymbolInfo] | None = None, feed: str = ""
-) -> CoinbaseAdvancedNormalizer:
-    """A fresh normalizer for one connection."""
-    return CoinbaseAdvancedNormalizer(symbols, feed)

@@ -17,79 +17,105 @@ ws-feed.pro.coinbase.com). Wire facts this module relies on (docs/venues/coinbas
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ssmd.model.instrument import Instrument
-from ssmd.model.records import InstrumentRecord, Level, Quote, Record, Side, Trade
-from ssmd.venues._adapter import (
+from ssmd.model.records import Level, Quote, Record, Side, Trade
+from ssmd.venues._coinbase_common import CoinbaseBooks
+from ssmd.venues._normalizer import (
     BadFrame,
     NormalizerBase,
     arr,
+    check_channels,
     check_symbols,
     chunks,
     decode_json,
     dumps,
     fixed,
+    instrument_records,
     integer,
     iso_ns,
     obj,
     text,
 )
-from ssmd.venues._coinbase_common import CoinbaseBooks
 from ssmd.venues.base import SymbolInfo
+from ssmd.venues.registry import VENUES
 
-VENUE = "coinbase"
-REGISTRY_NAME = "coinbase-exchange"
-WS_URL = "wss://ws-feed.exchange.coinbase.com"
-DEFAULT_CHANNELS = ("level2", "ticker", "matches")
-MAX_PRODUCTS_PER_CONNECTION = 100
-MAX_PRODUCTS_PER_MESSAGE = 100
-"""Coinbase publishes no per-connection product cap; 100 is our conservative figure."""
+INFO = VENUES["coinbase-exchange"]
+VENUE = INFO.venue
+CHANNELS = ("level2", "level2_batch", "ticker", "matches", "heartbeat")
+"""What `subscribe` takes: the registry's channels, the unauthenticated `level2_batch`,
+and `heartbeat` (the venue's liveness channel: it has no client ping)."""
 
 _AGGRESSOR: dict[str, Side] = {"buy": "sell", "sell": "buy"}
 """A match's `side` is the maker's; the taker (aggressor) did the opposite."""
 
 __all__ = [
-    "DEFAULT_CHANNELS",
+    "INFO",
     "CoinbaseExchangeNormalizer",
     "heartbeat",
+    "instruments_url",
+    "normalizer",
+    "parse_instruments",
     "parse_products",
+    "snapshot_url",
     "subscribe",
     "unsubscribe",
 ]
 
 
-# -- messages we send ----------------------------------------------------------------
+# -- the venue-module contract (venues/base.py) ------------------------------------------
 
 
-def _control(kind: str, product_ids: Sequence[str], channels: Sequence[str]) -> list[str]:
-    products = check_symbols(product_ids, MAX_PRODUCTS_PER_CONNECTION, "coinbase-exchange")
-    if not channels:
-        raise ValueError("no channels given")
+def _control(kind: str, channels: Sequence[str], product_ids: Sequence[str]) -> list[str]:
+    products = check_symbols(product_ids, INFO.max_instruments_per_connection, INFO.name)
+    chans = check_channels(channels, CHANNELS, INFO.name)
     return [
-        dumps({"type": kind, "product_ids": batch, "channels": list(channels)})
-        for batch in chunks(products, MAX_PRODUCTS_PER_MESSAGE)
+        dumps({"type": kind, "product_ids": batch, "channels": chans})
+        for batch in chunks(products, INFO.max_symbols_per_message)
     ]
 
 
-def subscribe(product_ids: Sequence[str], channels: Sequence[str] = DEFAULT_CHANNELS) -> list[str]:
-    """Subscribe frames (one per batch of products). Authentication fields, where a
-    channel needs them (`level2` since 2023; `level2_batch` does not), are added by the
-    runtime, which owns the credentials."""
-    return _control("subscribe", product_ids, channels)
+def subscribe(
+    channels: Sequence[str], venue_symbols: Sequence[str], depth: int | None = None
+) -> list[str]:
+    """Subscribe frames (one per batch of products, all channels in each). Authentication
+    fields, where a channel needs them (`level2` since 2023; `level2_batch` does not), are
+    added by the runtime, which owns the credentials. `depth`: the feed is full-depth."""
+    return _control("subscribe", channels, venue_symbols)
 
 
 def unsubscribe(
-    product_ids: Sequence[str], channels: Sequence[str] = DEFAULT_CHANNELS
+    channels: Sequence[str], venue_symbols: Sequence[str], depth: int | None = None
 ) -> list[str]:
-    return _control("unsubscribe", product_ids, channels)
+    return _control("unsubscribe", channels, venue_symbols)
 
 
-def heartbeat(product_ids: Sequence[str]) -> list[str]:
-    """Coinbase Exchange has no client ping message: liveness comes from subscribing to
-    the `heartbeat` channel (one server message per product per second)."""
-    return _control("subscribe", product_ids, ("heartbeat",))
+def heartbeat() -> None:
+    """None: Coinbase Exchange has no client ping; liveness comes from subscribing to the
+    `heartbeat` channel (one server message per product per second)."""
+    return None
+
+
+def instruments_url() -> str:
+    return f"{INFO.rest_url}/products"
+
+
+def parse_instruments(body: bytes | str) -> list[Instrument]:
+    return parse_products(body)
+
+
+def snapshot_url(venue_symbol: str, depth: int | None = None) -> None:
+    """None: `level2` starts with its own snapshot."""
+    return None
+
+
+def normalizer(
+    symbols: Mapping[str, SymbolInfo] | None = None, feed: str = ""
+) -> CoinbaseExchangeNormalizer:
+    """A fresh normalizer for one connection."""
+    return CoinbaseExchangeNormalizer(symbols, feed)
 
 
 # -- frames we receive ---------------------------------------------------------------
@@ -116,7 +142,7 @@ class CoinbaseExchangeNormalizer(NormalizerBase):
         self._last_seq: dict[tuple[str, str], int] = {}
         self._last_trade: dict[str, int] = {}
 
-    def _handle(self, payload: bytes | str, ts_recv: int) -> list[Record]:
+    def _frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
         msg = obj(decode_json(payload), "frame")
         kind = msg.get("type")
         if kind == "l2update":
@@ -164,7 +190,7 @@ class CoinbaseExchangeNormalizer(NormalizerBase):
         last = self._last_seq.get(key)
         if last is not None and seq <= last:
             detail = f"{channel} sequence {seq} after {last}: duplicate or out of order, dropped"
-            return [self._gap("sequence", product, ts_recv, detail, seq=seq)]
+            return [self.gap("sequence", product, ts_recv, detail, seq=seq)]
         self._last_seq[key] = seq
         return []
 
@@ -181,14 +207,14 @@ class CoinbaseExchangeNormalizer(NormalizerBase):
         last_id = self._last_trade.get(product)
         if last_id is not None and trade_id <= last_id:
             detail = f"trade_id {trade_id} after {last_id}: duplicate or out of order, dropped"
-            return [self._gap("sequence", product, ts_recv, detail, seq=seq, ts_event=ts_event)]
+            return [self.gap("sequence", product, ts_recv, detail, seq=seq, ts_event=ts_event)]
         stale = self._sequence("matches", product, seq, ts_recv)
         if stale:
             return stale
         if last_id is not None and trade_id != last_id + 1:
             missing = trade_id - last_id - 1
             out.append(
-                self._gap(
+                self.gap(
                     "sequence",
                     product,
                     ts_recv,
@@ -198,7 +224,7 @@ class CoinbaseExchangeNormalizer(NormalizerBase):
                 )
             )
         self._last_trade[product] = trade_id
-        info = self._sym(product)
+        info = self.sym(product)
         out.append(
             Trade(
                 feed=self.feed,
@@ -226,7 +252,7 @@ class CoinbaseExchangeNormalizer(NormalizerBase):
         stale = self._sequence("ticker", product, seq, ts_recv)
         if stale:
             return stale
-        info = self._sym(product)
+        info = self.sym(product)
         return [
             Quote(
                 feed=self.feed,
@@ -243,15 +269,11 @@ class CoinbaseExchangeNormalizer(NormalizerBase):
             )
         ]
 
-    def on_rest(self, endpoint: str, body: bytes | str, ts_recv: int) -> list[Record]:
+    def _rest(self, endpoint: str, body: bytes | str, ts_recv: int) -> list[Record]:
         """`GET /products` becomes instrument records; other endpoints feed nothing."""
-        if not endpoint.rstrip("/").endswith("/products"):
+        if not endpoint.split("?")[0].rstrip("/").endswith("/products"):
             return []
-        try:
-            instruments = parse_products(body)
-        except Exception as exc:
-            return self._count([self._parse_gap(exc, ts_recv)])
-        return self._count([_instrument_record(i, self.feed, ts_recv) for i in instruments])
+        return instrument_records(parse_products(body), self.feed, ts_recv)
 
 
 # -- REST reference data -------------------------------------------------------------
@@ -298,31 +320,3 @@ def parse_products(body: bytes | str | list[Any]) -> list[Instrument]:
             )
         )
     return out
-
-
-def _instrument_record(inst: Instrument, feed: str, ts_recv: int) -> InstrumentRecord:
-    return InstrumentRecord(
-        feed=feed,
-        venue=inst.venue,
-        symbol=inst.symbol,
-        ts_recv=ts_recv,
-        kind=inst.kind,
-        base=inst.base,
-        quote=inst.quote,
-        tick_size=inst.tick_size,
-        lot_size=inst.lot_size,
-        status=inst.status,
-        expiry_ns=inst.expiry_ns,
-    )
-
-
-def instrument_records(instruments: Iterable[Instrument], feed: str, ts_recv: int) -> list[Any]:
-    """Instruments as `instrument` records (what a secmaster refresh publishes)."""
-    return [_instrument_record(i, feed, ts_recv) for i in instruments]
-
-
-def normalizer(
-    symbols: Mapping[str, SymbolInfo] | None = None, feed: str = ""
-) -> CoinbaseExchangeNormalizer:
-    """A fresh normalizer for one connection."""
-    return CoinbaseExchangeNormalizer(symbols, feed)

@@ -38,11 +38,12 @@ from ssmd.model.records import (
     Status,
     Trade,
 )
-from ssmd.venues._adapter import (
+from ssmd.venues._normalizer import (
     BadFrame,
     NormalizerBase,
     arr,
     cents,
+    check_channels,
     check_symbols,
     chunks,
     decode_json,
@@ -54,18 +55,20 @@ from ssmd.venues._adapter import (
     text,
 )
 from ssmd.venues.base import SymbolInfo
+from ssmd.venues.registry import VENUES
 
-VENUE = "kalshi"
-REGISTRY_NAME = "kalshi"
-WS_URL = "wss://api.elections.kalshi.com/trade-api/ws/v2"
-MARKET_CHANNELS = ("orderbook_delta", "trade", "ticker")
+INFO = VENUES["kalshi"]
+VENUE = INFO.venue
+MARKET_CHANNELS = ("orderbook_delta", "trade", "ticker", "ticker_v2")
 ALL_MARKET_CHANNELS = ("market_lifecycle_v2",)
 """Channels that take no market filter (they stream every market)."""
-MAX_MARKETS_PER_CONNECTION = 500
-MAX_MARKETS_PER_MESSAGE = 100
-"""Kalshi publishes no per-connection or per-command market cap; conservative figures."""
+CHANNEL_ALIASES = {"market_lifecycle": "market_lifecycle_v2"}
+"""Registry channel names -> Kalshi's current channel names."""
 ONE = SCALE
 """$1.00, the payout of a winning contract, in fixed-point."""
+RESYNC_CMD_IDS = 1_000_000
+"""Command ids of the frames a normalizer's resyncs carry count up from here, apart from
+the runtime's own."""
 
 LIFECYCLE_STATUS = {
     "created": "initialized",
@@ -82,56 +85,84 @@ REST_STATUS = {"open": "active", "unopened": "initialized", "settled": "finalize
 """Older REST/filter spellings -> the lifecycle names used everywhere else."""
 
 __all__ = [
+    "INFO",
     "LIFECYCLE_STATUS",
     "KalshiNormalizer",
     "heartbeat",
+    "instruments_url",
     "normalizer",
     "parse_events",
+    "parse_instruments",
     "parse_markets",
     "resubscribe",
+    "snapshot_url",
     "subscribe",
     "unsubscribe",
 ]
 
 
-# -- messages we send ----------------------------------------------------------------
+# -- the venue-module contract (venues/base.py) ------------------------------------------
+
+
+def _cmd(cmd_id: int, cmd: str, params: dict[str, Any]) -> str:
+    return dumps({"id": cmd_id, "cmd": cmd, "params": params})
 
 
 def subscribe(
-    market_tickers: Sequence[str],
-    channels: Sequence[str] = (*MARKET_CHANNELS, *ALL_MARKET_CHANNELS),
+    channels: Sequence[str],
+    venue_symbols: Sequence[str],
+    depth: int | None = None,
     first_id: int = 1,
 ) -> list[str]:
-    """Subscribe commands (`id` increments from `first_id`). Market-scoped channels go
-    in batches of tickers; feed-wide channels (lifecycle) in one command without them."""
-    tickers = check_symbols(market_tickers, MAX_MARKETS_PER_CONNECTION, "kalshi")
-    scoped = [c for c in channels if c not in ALL_MARKET_CHANNELS]
-    wide = [c for c in channels if c in ALL_MARKET_CHANNELS]
-    frames: list[dict[str, Any]] = []
+    """Subscribe commands (`id` counts up from `first_id`). Market-scoped channels go in
+    batches of tickers; feed-wide channels (lifecycle) in one command without them.
+    `depth`: Kalshi books are full-depth."""
+    tickers = check_symbols(venue_symbols, INFO.max_instruments_per_connection, INFO.name)
+    known = (*MARKET_CHANNELS, *ALL_MARKET_CHANNELS, *CHANNEL_ALIASES)
+    chans = [CHANNEL_ALIASES.get(c, c) for c in check_channels(channels, known, INFO.name)]
+    scoped = [c for c in dict.fromkeys(chans) if c not in ALL_MARKET_CHANNELS]
+    wide = [c for c in dict.fromkeys(chans) if c in ALL_MARKET_CHANNELS]
+    params: list[dict[str, Any]] = []
     if scoped:
-        for batch in chunks(tickers, MAX_MARKETS_PER_MESSAGE):
-            frames.append({"channels": scoped, "market_tickers": batch})
+        for batch in chunks(tickers, INFO.max_symbols_per_message):
+            params.append({"channels": scoped, "market_tickers": batch})
     if wide:
-        frames.append({"channels": wide})
-    return [
-        dumps({"id": first_id + i, "cmd": "subscribe", "params": params})
-        for i, params in enumerate(frames)
-    ]
+        params.append({"channels": wide})
+    return [_cmd(first_id + i, "subscribe", p) for i, p in enumerate(params)]
 
 
-def unsubscribe(sids: Sequence[int], cmd_id: int = 1) -> str:
-    """Kalshi unsubscribes by server-assigned subscription id, not by market."""
+def unsubscribe(
+    channels: Sequence[str],
+    venue_symbols: Sequence[str],
+    depth: int | None = None,
+    *,
+    sids: Sequence[int] = (),
+    cmd_id: int = 1,
+) -> list[str]:
+    """Kalshi unsubscribes by server subscription id, not by market: pass `sids` (the
+    normalizer's `sids_of(markets)`); its resync decisions carry these frames ready-made.
+    ValueError without sids (nothing market-based exists to send)."""
     if not sids:
-        raise ValueError("no sids given")
-    return dumps({"id": cmd_id, "cmd": "unsubscribe", "params": {"sids": list(sids)}})
+        raise ValueError("Kalshi unsubscribes by subscription id: pass sids=")
+    return [_cmd(cmd_id, "unsubscribe", {"sids": list(sids)})]
 
 
 def resubscribe(sid: int, market_tickers: Sequence[str], first_id: int = 1) -> list[str]:
-    """The resync for a sequence gap: drop the subscription, subscribe its markets again
-    (a fresh `orderbook_snapshot` per market, a fresh `seq`)."""
+    """The resync for a broken subscription: drop it, subscribe its markets again (a
+    fresh `orderbook_snapshot` per market, a fresh `seq`)."""
     return [
-        unsubscribe([sid], first_id),
-        *subscribe(market_tickers, ("orderbook_delta",), first_id + 1),
+        *unsubscribe((), market_tickers, sids=[sid], cmd_id=first_id),
+        *subscribe(("orderbook_delta",), market_tickers, first_id=first_id + 1),
+    ]
+
+
+def drop_markets(sid: int, market_tickers: Sequence[str], first_id: int = 1) -> list[str]:
+    """The resync for one market of a healthy subscription: take it out of the sid
+    (`update_subscription` / `delete_markets`), subscribe it alone again."""
+    params = {"sids": [sid], "market_tickers": list(market_tickers), "action": "delete_markets"}
+    return [
+        _cmd(first_id, "update_subscription", params),
+        *subscribe(("orderbook_delta",), market_tickers, first_id=first_id + 1),
     ]
 
 
@@ -139,6 +170,25 @@ def heartbeat() -> None:
     """None: Kalshi pings with WebSocket control frames every 10 s and the client's
     WebSocket library answers with pongs; there is no application-level heartbeat."""
     return None
+
+
+def instruments_url() -> str:
+    """First page of GET /markets (the runtime follows `cursor`)."""
+    return f"{INFO.rest_url}/markets?limit=1000"
+
+
+def parse_instruments(body: bytes | str) -> list[Instrument]:
+    return parse_markets(body)
+
+
+def snapshot_url(venue_symbol: str, depth: int | None = None) -> None:
+    """None: `orderbook_delta` starts with its own `orderbook_snapshot`."""
+    return None
+
+
+def normalizer(symbols: Mapping[str, SymbolInfo] | None = None, feed: str = "") -> KalshiNormalizer:
+    """A fresh normalizer for one connection."""
+    return KalshiNormalizer(symbols, feed)
 
 
 # -- frames we receive ---------------------------------------------------------------
@@ -201,11 +251,14 @@ class KalshiNormalizer(NormalizerBase):
         self._seq: dict[int, tuple[int, int]] = {}
         """sid -> (last seq, ts_recv of that message)."""
         self._sid_markets: dict[int, set[str]] = {}
+        self._market_sid: dict[str, int] = {}
+        """Which orderbook subscription carries a market (to build resync frames)."""
+        self._cmd_id = RESYNC_CMD_IDS
         self._awaiting: set[str] = set()
         """Markets whose book is invalid until the next snapshot (gap already reported)."""
         self._quotes: dict[str, dict[str, int]] = {}
 
-    def _handle(self, payload: bytes | str, ts_recv: int) -> list[Record]:
+    def _frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
         frame = obj(decode_json(payload), "frame")
         kind = frame.get("type")
         if not isinstance(kind, str):
@@ -250,6 +303,7 @@ class KalshiNormalizer(NormalizerBase):
             seq = integer(frame["seq"], "seq")
             if market and kind.startswith("orderbook"):
                 self._sid_markets.setdefault(sid, set()).add(market)
+                self._market_sid[market] = sid
             out += self._check_seq(sid, seq, ts_recv)
         return out + apply(seq)
 
@@ -266,13 +320,32 @@ class KalshiNormalizer(NormalizerBase):
             self.books.pop(market, None)
             self._quotes.pop(market, None)
             self._awaiting.add(market)
-        self._resync("resubscribe", markets, f"sid {sid}: seq {prev} -> {seq}")
+        frames = resubscribe(sid, markets, self._next_ids(2)) if markets else []
+        self._sid_markets.pop(sid, None)
+        self.resync("resubscribe", markets, f"sid {sid}: seq {prev} -> {seq}", *frames)
         what = "went backwards" if seq <= prev else f"skipped {seq - prev - 1}"
         detail = f"sid {sid} seq {prev} -> {seq} ({what}); books dropped until a new snapshot"
         return [
-            self._gap("sequence", m, ts_recv, detail, seq=seq, since_ns=since, count=i == 0)
+            self.gap("sequence", m, ts_recv, detail, seq=seq, since_ns=since, count=i == 0)
             for i, m in enumerate(markets or [""])
         ]
+
+    def sids_of(self, markets: Sequence[str]) -> list[int]:
+        """The orderbook subscriptions carrying these markets (for `unsubscribe(sids=)`)."""
+        return sorted({self._market_sid[m] for m in markets if m in self._market_sid})
+
+    def _next_ids(self, n: int) -> int:
+        first, self._cmd_id = self._cmd_id, self._cmd_id + n
+        return first
+
+    def _resubscribe_market(self, market: str, why: str) -> None:
+        """Queue a resubscribe of one market, with the frames only we can build."""
+        sid = self._market_sid.pop(market, None)
+        frames: list[str] = []
+        if sid is not None:
+            self._sid_markets.get(sid, set()).discard(market)
+            frames = drop_markets(sid, [market], self._next_ids(2))
+        self.resync("resubscribe", [market], why, *frames)
 
     # -- book -------------------------------------------------------------------------
 
@@ -310,15 +383,15 @@ class KalshiNormalizer(NormalizerBase):
                 return []  # already reported; waiting for the resubscribe's snapshot
             self._awaiting.add(market)
             detail = "orderbook_delta before any snapshot; dropped until a snapshot"
-            return [self._gap("resync", market, ts_recv, detail, seq=seq, ts_event=ts_event)]
+            return [self.gap("resync", market, ts_recv, detail, seq=seq, ts_event=ts_event)]
         book_side, px = ("bid", price) if side == "yes" else ("ask", ONE - price)
         size = book.size_at(book_side, px) + delta
         if size < 0:
             del self.books[market]
             self._awaiting.add(market)
-            self._resync("resubscribe", [market], "delta below zero")
+            self._resubscribe_market(market, "delta below zero")
             detail = f"{side} delta {delta} at {price} leaves {size}: a delta was missed"
-            return [self._gap("sequence", market, ts_recv, detail, seq=seq, ts_event=ts_event)]
+            return [self.gap("sequence", market, ts_recv, detail, seq=seq, ts_event=ts_event)]
         book.apply(book_side, px, size)  # type: ignore[arg-type]
         level = [(px, size)]
         bids, asks = (level, []) if book_side == "bid" else ([], level)
@@ -334,9 +407,9 @@ class KalshiNormalizer(NormalizerBase):
         bid, ask = book.best_bid(), book.best_ask()
         del self.books[market]
         self._awaiting.add(market)
-        self._resync("resubscribe", [market], "crossed book")
+        self._resubscribe_market(market, "crossed book")
         detail = f"YES bid {bid} >= YES ask {ask} (= 1 - NO bid); book dropped"
-        return [self._gap("crossed", market, ts_recv, detail, seq=seq, ts_event=ts_event)]
+        return [self.gap("crossed", market, ts_recv, detail, seq=seq, ts_event=ts_event)]
 
     def _book(
         self,
@@ -348,7 +421,7 @@ class KalshiNormalizer(NormalizerBase):
         ts_recv: int,
         seq: int,
     ) -> Book:
-        info = self._sym(market)
+        info = self.sym(market)
         return Book(
             feed=self.feed,
             venue=VENUE,
@@ -368,7 +441,7 @@ class KalshiNormalizer(NormalizerBase):
         market = text(msg.get("market_ticker"), "market_ticker")
         taker = msg.get("taker_side")
         side: Side = "buy" if taker == "yes" else "sell" if taker == "no" else "unknown"
-        info = self._sym(market)
+        info = self.sym(market)
         return [
             Trade(
                 feed=self.feed,
@@ -407,7 +480,7 @@ class KalshiNormalizer(NormalizerBase):
         state.update(fields)
         if "bid_px" not in state or "ask_px" not in state:
             return []
-        info = self._sym(market)
+        info = self.sym(market)
         return [
             Quote(
                 feed=self.feed,
@@ -430,7 +503,7 @@ class KalshiNormalizer(NormalizerBase):
         result = str(msg.get("result") or "")
         if msg.get("settlement_value") not in (None, "") and result not in ("yes", "no"):
             result = result or str(msg["settlement_value"])
-        info = self._sym(market)
+        info = self.sym(market)
         if event is None:  # legacy market_lifecycle: infer the state from its timestamps
             if msg.get("settled_ts"):
                 event = "settled"
@@ -471,11 +544,6 @@ class KalshiNormalizer(NormalizerBase):
                 status=str(event),
             )
         ]
-
-
-def normalizer(symbols: Mapping[str, SymbolInfo] | None = None, feed: str = "") -> KalshiNormalizer:
-    """A fresh normalizer for one connection."""
-    return KalshiNormalizer(symbols, feed)
 
 
 # -- REST reference data -------------------------------------------------------------

@@ -7,12 +7,15 @@ Source: docs.kraken.com REST "Get Tradable Asset Pairs".
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
 
 from ssmd.model.fixed import to_fixed
 from ssmd.model.instrument import Instrument
+from ssmd.venues._normalizer import check_channels, check_symbols, chunks, dumps
+from ssmd.venues.base import VenueInfo
 
 ALIASES = {"XBT": "BTC", "XDG": "DOGE"}
 LEGACY = {
@@ -22,7 +25,45 @@ LEGACY = {
     "ZGBP": "GBP", "ZJPY": "JPY", "ZAUD": "AUD", "ZCHF": "CHF", "ZKRW": "KRW",
 }  # fmt: skip
 
-__all__ = ["asset", "normalize_pair", "parse_asset_pairs"]
+BOOK_DEPTHS = (10, 25, 100, 500, 1000)
+"""Depths a `book` subscription accepts (v1 and v2 docs: subscribe, `depth`)."""
+
+__all__ = [
+    "BOOK_DEPTHS",
+    "asset",
+    "instruments_url",
+    "normalize_pair",
+    "parse_asset_pairs",
+    "subscription_frames",
+]
+
+
+def subscription_frames(
+    info: VenueInfo,
+    known: Sequence[str],
+    channels: Sequence[str],
+    symbols: Sequence[str],
+    depth: int | None,
+    default_depth: int,
+    frame: Callable[[str, int | None, list[str], int], dict[str, Any]],
+) -> list[str]:
+    """One frame per channel and batch of symbols (v1 and v2 differ only in `frame`,
+    called with channel, book depth (None off the book channel), batch, frame index)."""
+    syms = check_symbols(symbols, info.max_instruments_per_connection, info.name)
+    out: list[str] = []
+    for channel in check_channels(channels, known, info.name):
+        book_depth = None
+        if channel == "book":
+            book_depth = depth or default_depth
+            if book_depth not in BOOK_DEPTHS:
+                raise ValueError(f"book depth must be one of {BOOK_DEPTHS}, not {book_depth}")
+        for batch in chunks(syms, info.max_symbols_per_message):
+            out.append(dumps(frame(channel, book_depth, batch, len(out))))
+    return out
+
+
+def instruments_url(info: VenueInfo) -> str:
+    return f"{info.rest_url}/AssetPairs"
 
 
 def asset(code: str) -> str:

@@ -12,11 +12,9 @@ See docs/venues/kraken.md.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from zlib import crc32
-
-import msgspec
 
 from ssmd.book.checksum import CHECKSUM_LEVELS, decimals_of
 from ssmd.book.integrity import BookState, crossed_detail
@@ -24,9 +22,11 @@ from ssmd.book.l2 import BookSide
 from ssmd.model.fixed import to_fixed
 from ssmd.model.instrument import Instrument
 from ssmd.model.records import Book, Level, Quote, Record, Side, Trade
+from ssmd.venues import kraken_common as kraken
 from ssmd.venues._normalizer import (
     INT64_MAX,
     NormalizerBase,
+    decode_json,
     excerpt,
     parse_fixed,
     publishable,
@@ -36,71 +36,76 @@ from ssmd.venues.kraken_common import normalize_pair, parse_asset_pairs
 from ssmd.venues.registry import VENUES
 
 INFO = VENUES["kraken-v1"]
-BOOK_DEPTHS = (10, 25, 100, 500, 1000)
-"""Depths the v1 `book` subscription accepts (docs: subscribe, `depth`)."""
-
-_decode = msgspec.json.Decoder()
+CHANNELS = ("book", "trade", "ticker", "spread")
 _SIDE: dict[str, Side] = {"b": "buy", "s": "sell"}
 _CHANNEL_ID = re.compile(rb"\s*\[\s*(\d+)")
 
 __all__ = [
     "INFO",
     "KrakenV1Normalizer",
-    "parse_asset_pairs",
-    "ping",
+    "heartbeat",
+    "instruments_url",
+    "normalizer",
+    "parse_instruments",
+    "snapshot_url",
     "subscribe",
     "unsubscribe",
 ]
 
 
-# -- outbound -------------------------------------------------------------------------
+# -- the venue-module contract (venues/base.py) ------------------------------------------
 
 
-def _chunks(pairs: list[str], size: int) -> Iterable[list[str]]:
-    for i in range(0, len(pairs), size):
-        yield pairs[i : i + size]
+def _frame(event: str) -> Any:
+    def build(channel: str, depth: int | None, pairs: list[str], _: int) -> dict[str, Any]:
+        sub: dict[str, Any] = {"name": channel}
+        if depth is not None:
+            sub["depth"] = depth
+        return {"event": event, "pair": pairs, "subscription": sub}
+
+    return build
 
 
-def _subscription(channel: str, depth: int | None) -> dict[str, Any]:
-    sub: dict[str, Any] = {"name": channel}
-    if channel == "book":
-        depth = depth or 1000
-        if depth not in BOOK_DEPTHS:
-            raise ValueError(f"book depth must be one of {BOOK_DEPTHS}, not {depth}")
-        sub["depth"] = depth
-    return sub
+def subscribe(
+    channels: Sequence[str], venue_symbols: Sequence[str], depth: int | None = None
+) -> list[str]:
+    """Subscribe frames for v1 pair names ('XBT/USD'), one per channel and batch of
+    `max_symbols_per_message`; book depth defaults to 1000 (the recordings' depth)."""
+    return kraken.subscription_frames(
+        INFO, CHANNELS, channels, venue_symbols, depth, 1000, _frame("subscribe")
+    )
 
 
-def _event(event: str, pairs: Iterable[str], channel: str, depth: int | None) -> list[str]:
-    pairs = list(dict.fromkeys(pairs))
-    if channel not in ("book", "trade", "ticker", "spread", "ohlc"):
-        raise ValueError(f"unknown Kraken v1 channel {channel!r}")
-    if len(pairs) > INFO.max_instruments_per_connection:
-        raise ValueError(
-            f"{len(pairs)} pairs exceed {INFO.max_instruments_per_connection} per connection"
-        )
-    sub = _subscription(channel, depth)
-    return [
-        msgspec.json.encode({"event": event, "pair": chunk, "subscription": sub}).decode()
-        for chunk in _chunks(pairs, INFO.max_symbols_per_message)
-    ]
+def unsubscribe(
+    channels: Sequence[str], venue_symbols: Sequence[str], depth: int | None = None
+) -> list[str]:
+    return kraken.subscription_frames(
+        INFO, CHANNELS, channels, venue_symbols, depth, 1000, _frame("unsubscribe")
+    )
 
 
-def subscribe(pairs: Iterable[str], channel: str, depth: int | None = None) -> list[str]:
-    """Subscribe frames for v1 pair names ('XBT/USD'), split to honour the per-message limit."""
-    return _event("subscribe", pairs, channel, depth)
-
-
-def unsubscribe(pairs: Iterable[str], channel: str, depth: int | None = None) -> list[str]:
-    return _event("unsubscribe", pairs, channel, depth)
-
-
-def ping(reqid: int | None = None) -> str:
+def heartbeat() -> str:
     """Application-level ping; the venue answers `pong` (and sends `heartbeat` when idle)."""
-    msg: dict[str, Any] = {"event": "ping"}
-    if reqid is not None:
-        msg["reqid"] = reqid
-    return msgspec.json.encode(msg).decode()
+    return '{"event":"ping"}'
+
+
+def instruments_url() -> str:
+    return kraken.instruments_url(INFO)
+
+
+def parse_instruments(body: bytes | str) -> list[Instrument]:
+    return parse_asset_pairs(body)
+
+
+def snapshot_url(venue_symbol: str, depth: int | None = None) -> None:
+    """None: the book channel sends its own snapshot."""
+    return None
+
+
+def normalizer(
+    symbols: Mapping[str, SymbolInfo] | None = None, feed: str = ""
+) -> KrakenV1Normalizer:
+    return KrakenV1Normalizer(symbols, feed)
 
 
 # -- inbound --------------------------------------------------------------------------
@@ -228,7 +233,7 @@ class KrakenV1Normalizer(NormalizerBase):
     # -- frames ---------------------------------------------------------------------
 
     def _frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
-        msg = _decode.decode(payload)
+        msg = decode_json(payload)
         if type(msg) is list:
             name = msg[-2]
             if name[:4] == "book":
@@ -264,7 +269,7 @@ class KrakenV1Normalizer(NormalizerBase):
         state = self.books.get(pair)
         if state is None:
             _, _, depth = channel_name.partition("-")
-            info = self.symbol_info(pair, normalize_pair(pair))
+            info = self.sym(pair, normalize_pair(pair))
             state = _KState(pair, info.symbol, info.iid, int(depth) if depth.isdigit() else 10)
             state.tok_a, state.tok_b = {}, {}
             state.set_precision(-1, -1)
@@ -346,7 +351,7 @@ class KrakenV1Normalizer(NormalizerBase):
 
     def _trades(self, msg: list[Any], ts_recv: int) -> list[Record]:
         pair = msg[-1]
-        info = self.symbol_info(pair, normalize_pair(pair))
+        info = self.sym(pair, normalize_pair(pair))
         return [
             Trade(
                 feed=self.feed, venue="kraken", symbol=info.symbol, iid=info.iid,
@@ -359,7 +364,7 @@ class KrakenV1Normalizer(NormalizerBase):
     def _ticker(self, msg: list[Any], ts_recv: int) -> list[Record]:
         """Ticker -> quote: best ask/bid price and their lot volume (a[2], b[2])."""
         pair, body = msg[-1], msg[1]
-        info = self.symbol_info(pair, normalize_pair(pair))
+        info = self.sym(pair, normalize_pair(pair))
         ask, bid = body["a"], body["b"]
         return [
             Quote(
@@ -372,7 +377,7 @@ class KrakenV1Normalizer(NormalizerBase):
     def _spread(self, msg: list[Any], ts_recv: int) -> list[Record]:
         """Spread row `[bid, ask, timestamp, bidVolume, askVolume]` -> quote."""
         pair, row = msg[-1], msg[1]
-        info = self.symbol_info(pair, normalize_pair(pair))
+        info = self.sym(pair, normalize_pair(pair))
         return [
             Quote(
                 feed=self.feed, venue="kraken", symbol=info.symbol, iid=info.iid,
@@ -390,7 +395,4 @@ class KrakenV1Normalizer(NormalizerBase):
         detail = f"{type(exc).__name__}: {exc}; frame {excerpt(payload)}"
         if state is not None and state.valid:
             return [self.fail(state, "parse", detail[:200], ts_recv, "resubscribe")]
-        return [self.parse_gap(detail, ts_recv)]
-
-
-Normalizer = KrakenV1Normalizer
+        return [self.gap("parse", "", ts_recv, detail)]

@@ -12,11 +12,9 @@ BTC/USD. See docs/venues/kraken.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
-
-import msgspec
 
 from ssmd.book.checksum import kraken_checksum
 from ssmd.book.integrity import BookState, crossed_detail
@@ -24,18 +22,27 @@ from ssmd.model.fixed import to_fixed
 from ssmd.model.instrument import Instrument
 from ssmd.model.records import Book, Level, Quote, Record, Side, Status, Trade
 from ssmd.model.time import parse_time
-from ssmd.venues._normalizer import NormalizerBase, parse_fixed, publishable
+from ssmd.venues import kraken_common as kraken
+from ssmd.venues._normalizer import NormalizerBase, decode_json, parse_fixed, publishable
 from ssmd.venues.base import SymbolInfo
 from ssmd.venues.kraken_common import normalize_pair, parse_asset_pairs
 from ssmd.venues.registry import VENUES
 
 INFO = VENUES["kraken-v2"]
-BOOK_DEPTHS = (10, 25, 100, 500, 1000)
 CHANNELS = ("book", "trade", "ticker", "instrument")
-_decode = msgspec.json.Decoder(float_hook=Decimal)
 _SIDE: dict[str, Side] = {"buy": "buy", "sell": "sell"}
 
-__all__ = ["INFO", "KrakenV2Normalizer", "parse_asset_pairs", "ping", "subscribe", "unsubscribe"]
+__all__ = [
+    "INFO",
+    "KrakenV2Normalizer",
+    "heartbeat",
+    "instruments_url",
+    "normalizer",
+    "parse_instruments",
+    "snapshot_url",
+    "subscribe",
+    "unsubscribe",
+]
 
 
 def _fixed(value: Any) -> int:
@@ -57,47 +64,65 @@ def _level(value: Any) -> int:
     return _fixed(value)
 
 
-def _method(method: str, channel: str, symbols: Iterable[str], depth: int | None, req_id: int):
-    symbols = list(dict.fromkeys(symbols))
-    if channel not in CHANNELS:
-        raise ValueError(f"unknown Kraken v2 channel {channel!r}; known: {CHANNELS}")
-    if len(symbols) > INFO.max_instruments_per_connection:
-        raise ValueError(
-            f"{len(symbols)} symbols exceed {INFO.max_instruments_per_connection} per connection"
-        )
-    params: dict[str, Any] = {"channel": channel}
-    if channel == "book":
-        depth = depth or 10
-        if depth not in BOOK_DEPTHS:
-            raise ValueError(f"book depth must be one of {BOOK_DEPTHS}, not {depth}")
-        params["depth"] = depth
-    per = INFO.max_symbols_per_message
-    out = []
-    for n, i in enumerate(range(0, len(symbols), per)):
-        body = {"method": method, "params": {**params, "symbol": symbols[i : i + per]}}
-        body["req_id"] = req_id + n
-        out.append(msgspec.json.encode(body).decode())
-    return out
+# -- the venue-module contract (venues/base.py) ------------------------------------------
+
+
+def _frame(method: str, first_req_id: int) -> Any:
+    def build(channel: str, depth: int | None, symbols: list[str], n: int) -> dict[str, Any]:
+        params: dict[str, Any] = {"channel": channel, "symbol": symbols}
+        if depth is not None:
+            params["depth"] = depth
+        return {"method": method, "params": params, "req_id": first_req_id + n}
+
+    return build
 
 
 def subscribe(
-    symbols: Iterable[str], channel: str, depth: int | None = None, req_id: int = 1
+    channels: Sequence[str],
+    venue_symbols: Sequence[str],
+    depth: int | None = None,
+    req_id: int = 1,
 ) -> list[str]:
-    """Subscribe frames for v2 symbols ('BTC/USD'), split per the per-message limit."""
-    return _method("subscribe", channel, symbols, depth, req_id)
+    """Subscribe frames for v2 symbols ('BTC/USD'), one per channel and batch of
+    `max_symbols_per_message`; `req_id` counts up from the given one; book depth 10."""
+    return kraken.subscription_frames(
+        INFO, CHANNELS, channels, venue_symbols, depth, 10, _frame("subscribe", req_id)
+    )
 
 
 def unsubscribe(
-    symbols: Iterable[str], channel: str, depth: int | None = None, req_id: int = 1
+    channels: Sequence[str],
+    venue_symbols: Sequence[str],
+    depth: int | None = None,
+    req_id: int = 1,
 ) -> list[str]:
-    return _method("unsubscribe", channel, symbols, depth, req_id)
+    return kraken.subscription_frames(
+        INFO, CHANNELS, channels, venue_symbols, depth, 10, _frame("unsubscribe", req_id)
+    )
 
 
-def ping(req_id: int | None = None) -> str:
-    msg: dict[str, Any] = {"method": "ping"}
-    if req_id is not None:
-        msg["req_id"] = req_id
-    return msgspec.json.encode(msg).decode()
+def heartbeat() -> str:
+    """Application-level ping; the venue answers `pong`."""
+    return '{"method":"ping"}'
+
+
+def instruments_url() -> str:
+    return kraken.instruments_url(INFO)
+
+
+def parse_instruments(body: bytes | str) -> list[Instrument]:
+    return parse_asset_pairs(body)
+
+
+def snapshot_url(venue_symbol: str, depth: int | None = None) -> None:
+    """None: the book channel sends its own snapshot."""
+    return None
+
+
+def normalizer(
+    symbols: Mapping[str, SymbolInfo] | None = None, feed: str = ""
+) -> KrakenV2Normalizer:
+    return KrakenV2Normalizer(symbols, feed)
 
 
 class KrakenV2Normalizer(NormalizerBase):
@@ -137,7 +162,7 @@ class KrakenV2Normalizer(NormalizerBase):
         return []
 
     def _frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
-        msg = _decode.decode(payload)
+        msg = decode_json(payload)
         if type(msg) is not dict:
             raise ValueError("frame is not a JSON object")
         channel = msg.get("channel")
@@ -180,7 +205,7 @@ class KrakenV2Normalizer(NormalizerBase):
     def _state(self, symbol: str) -> BookState:
         state = self.books.get(symbol)
         if state is None:
-            info = self.symbol_info(symbol, normalize_pair(symbol))
+            info = self.sym(symbol, normalize_pair(symbol))
             depth = self.depths.get(symbol, self.default_depth)
             state = self.books[symbol] = BookState(symbol, info.symbol, info.iid, depth)
         return state
@@ -233,7 +258,7 @@ class KrakenV2Normalizer(NormalizerBase):
         )  # fmt: skip
 
     def _trade(self, t: dict[str, Any], ts_recv: int) -> Trade:
-        info = self.symbol_info(t["symbol"], normalize_pair(t["symbol"]))
+        info = self.sym(t["symbol"], normalize_pair(t["symbol"]))
         return Trade(
             feed=self.feed, venue="kraken", symbol=info.symbol, iid=info.iid,
             ts_event=parse_time(t["timestamp"]), ts_recv=ts_recv, seq=int(t.get("trade_id", 0)),
@@ -242,7 +267,7 @@ class KrakenV2Normalizer(NormalizerBase):
         )  # fmt: skip
 
     def _ticker(self, t: dict[str, Any], ts_recv: int) -> Quote:
-        info = self.symbol_info(t["symbol"], normalize_pair(t["symbol"]))
+        info = self.sym(t["symbol"], normalize_pair(t["symbol"]))
         ts = t.get("timestamp")
         return Quote(
             feed=self.feed, venue="kraken", symbol=info.symbol, iid=info.iid,
@@ -260,6 +285,3 @@ def _infer(entry: dict[str, Any]) -> tuple[int, int]:
         pd = max(pd, -Decimal(lv["price"]).as_tuple().exponent)  # type: ignore[operator]
         qd = max(qd, -Decimal(lv["qty"]).as_tuple().exponent)  # type: ignore[operator]
     return pd, qd
-
-
-Normalizer = KrakenV2Normalizer

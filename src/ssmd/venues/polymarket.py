@@ -38,10 +38,11 @@ from ssmd.book.l2 import L2Book
 from ssmd.model.fixed import SCALE
 from ssmd.model.instrument import Instrument
 from ssmd.model.records import Book, InstrumentRecord, Level, Quote, Record, Side, Status, Trade
-from ssmd.venues._adapter import (
+from ssmd.venues._normalizer import (
     BadFrame,
     NormalizerBase,
     arr,
+    check_channels,
     check_symbols,
     chunks,
     decode_json,
@@ -53,12 +54,10 @@ from ssmd.venues._adapter import (
     text,
 )
 from ssmd.venues.base import SymbolInfo
+from ssmd.venues.registry import VENUES
 
-VENUE = "polymarket"
-REGISTRY_NAME = "polymarket"
-WS_URL = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
-MAX_ASSETS_PER_CONNECTION = 500
-MAX_ASSETS_PER_MESSAGE = 500
+INFO = VENUES["polymarket"]
+VENUE = INFO.venue
 PING = "PING"
 """Client heartbeat: the text frame PING every 10 s; the server answers PONG."""
 ONE = SCALE
@@ -67,30 +66,45 @@ _SIDE: dict[str, str] = {"BUY": "bid", "SELL": "ask"}
 _TRADE_SIDE: dict[str, Side] = {"BUY": "buy", "SELL": "sell"}
 
 __all__ = [
+    "INFO",
     "PING",
     "PolymarketNormalizer",
     "heartbeat",
+    "instruments_url",
     "normalizer",
     "parse_clob_markets",
     "parse_gamma_markets",
+    "parse_instruments",
     "parse_markets",
+    "snapshot_url",
     "subscribe",
     "unsubscribe",
 ]
 
 
-# -- messages we send ----------------------------------------------------------------
+# -- the venue-module contract (venues/base.py) ------------------------------------------
+
+
+def _assets(channels: Sequence[str], asset_ids: Sequence[str]) -> list[list[str]]:
+    check_channels(channels, INFO.channels, INFO.name)
+    assets = check_symbols(asset_ids, INFO.max_instruments_per_connection, INFO.name)
+    return chunks(assets, INFO.max_symbols_per_message)
 
 
 def subscribe(
-    asset_ids: Sequence[str], initial: bool = True, custom_features: bool = True
+    channels: Sequence[str],
+    venue_symbols: Sequence[str],
+    depth: int | None = None,
+    *,
+    initial: bool = True,
+    custom_features: bool = True,
 ) -> list[str]:
-    """Subscription frames. The first frame of a connection is the `type: market`
-    handshake; later additions use `operation: subscribe`. `custom_features` turns on
-    best_bid_ask, new_market and market_resolved."""
-    assets = check_symbols(asset_ids, MAX_ASSETS_PER_CONNECTION, "polymarket")
+    """Subscription frames for token ids on the `market` channel. The first frame of a
+    connection is the `type: market` handshake; later additions (`initial=False`) use
+    `operation: subscribe`. `custom_features` turns on best_bid_ask, new_market and
+    market_resolved. `depth`: books are full-depth."""
     out = []
-    for i, batch in enumerate(chunks(assets, MAX_ASSETS_PER_MESSAGE)):
+    for i, batch in enumerate(_assets(channels, venue_symbols)):
         frame: dict[str, Any] = {"assets_ids": batch}
         if initial and i == 0:
             frame["type"] = "market"
@@ -101,16 +115,38 @@ def subscribe(
     return out
 
 
-def unsubscribe(asset_ids: Sequence[str]) -> list[str]:
-    assets = check_symbols(asset_ids, MAX_ASSETS_PER_CONNECTION, "polymarket")
+def unsubscribe(
+    channels: Sequence[str], venue_symbols: Sequence[str], depth: int | None = None
+) -> list[str]:
     return [
         dumps({"operation": "unsubscribe", "assets_ids": batch})
-        for batch in chunks(assets, MAX_ASSETS_PER_MESSAGE)
+        for batch in _assets(channels, venue_symbols)
     ]
 
 
 def heartbeat() -> str:
     return PING
+
+
+def instruments_url() -> str:
+    """CLOB GET /markets, first page (the runtime follows `next_cursor`)."""
+    return f"{INFO.rest_url}/markets"
+
+
+def parse_instruments(body: bytes | str) -> list[Instrument]:
+    return parse_markets(body)
+
+
+def snapshot_url(venue_symbol: str, depth: int | None = None) -> None:
+    """None: the channel sends a `book` per token on subscribe."""
+    return None
+
+
+def normalizer(
+    symbols: Mapping[str, SymbolInfo] | None = None, feed: str = ""
+) -> PolymarketNormalizer:
+    """A fresh normalizer for one connection."""
+    return PolymarketNormalizer(symbols, feed)
 
 
 # -- frames we receive ---------------------------------------------------------------
@@ -168,7 +204,7 @@ class PolymarketNormalizer(NormalizerBase):
         state = self.assets.get(asset_id)
         return state.book if state else None
 
-    def _handle(self, payload: bytes | str, ts_recv: int) -> list[Record]:
+    def _frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
         if payload in ("PONG", b"PONG", "PING", b"PING"):
             return []
         data = decode_json(payload)
@@ -246,8 +282,6 @@ class PolymarketNormalizer(NormalizerBase):
             self.stats.checksums_verified += 1
             return []
         crossed = book.is_crossed()
-        if not crossed:
-            self.stats.checksums_failed += 1
         bid, ask = book.best_bid(), book.best_ask()
         detail = (
             f"after the burst at {pending[0] // 1_000_000} ms our top is bid {bid} ask {ask}, "
@@ -255,13 +289,13 @@ class PolymarketNormalizer(NormalizerBase):
         )
         self._drop(asset, state, "crossed book" if crossed else "top of book mismatch")
         reason = "crossed" if crossed else "checksum"
-        return [self._gap(reason, asset, ts_recv, detail, ts_event=pending[0])]
+        return [self.gap(reason, asset, ts_recv, detail, ts_event=pending[0])]
 
     def _drop(self, asset: str, state: _Asset, why: str) -> None:
         state.book = None
         state.pending = None
         state.warned = True
-        self._resync("resubscribe", [asset], why)
+        self.resync("resubscribe", [asset], why)
 
     def _state(self, asset: str) -> _Asset:
         state = self.assets.get(asset)
@@ -284,7 +318,7 @@ class PolymarketNormalizer(NormalizerBase):
         if book.is_crossed():
             detail = f"book message is crossed: bid {book.best_bid()} ask {book.best_ask()}"
             self._drop(asset, state, "crossed book snapshot")
-            out.append(self._gap("crossed", asset, ts_recv, detail, ts_event=ts))
+            out.append(self.gap("crossed", asset, ts_recv, detail, ts_event=ts))
         return out
 
     def _on_price_change(
@@ -301,9 +335,9 @@ class PolymarketNormalizer(NormalizerBase):
                 if not state.warned:
                     state.warned = True
                     if asset in self.symbols:
-                        self._resync("resubscribe", [asset], "price_change before book")
+                        self.resync("resubscribe", [asset], "price_change before book")
                     detail = "price_change before any book; ignored until a book arrives"
-                    out.append(self._gap("resync", asset, ts_recv, detail, ts_event=ts))
+                    out.append(self.gap("resync", asset, ts_recv, detail, ts_event=ts))
                 continue
             bids: list[Level] = []
             asks: list[Level] = []
@@ -326,7 +360,7 @@ class PolymarketNormalizer(NormalizerBase):
         self, asset: str, trade: tuple[int, int, Side], tx: str, ts: int, ts_recv: int
     ) -> list[Record]:
         out = self._settle(asset, self._state(asset), ts, ts_recv)
-        info = self._sym(asset)
+        info = self.sym(asset)
         price, size, side = trade
         out.append(
             Trade(
@@ -347,7 +381,7 @@ class PolymarketNormalizer(NormalizerBase):
     def _on_tick(self, asset: str, tick: int, ts: int, ts_recv: int) -> list[Record]:
         """Only reference data changes; the book and its exact prices are left alone."""
         out = self._settle(asset, self._state(asset), ts, ts_recv)
-        info = self._sym(asset)
+        info = self.sym(asset)
         out.append(
             InstrumentRecord(
                 feed=self.feed,
@@ -370,7 +404,7 @@ class PolymarketNormalizer(NormalizerBase):
         if state.book is not None:
             bid_sz = state.book.size_at("bid", top[0])
             ask_sz = state.book.size_at("ask", top[1])
-        info = self._sym(asset)
+        info = self.sym(asset)
         out.append(
             Quote(
                 feed=self.feed,
@@ -398,7 +432,7 @@ class PolymarketNormalizer(NormalizerBase):
     def _on_new_market(self, rows: list[tuple[str, int, str, int]], ts_recv: int) -> list[Record]:
         out: list[Record] = []
         for asset, tick, status, ts in rows:
-            info = self._sym(asset)
+            info = self.sym(asset)
             out.append(
                 InstrumentRecord(
                     feed=self.feed,
@@ -421,7 +455,7 @@ class PolymarketNormalizer(NormalizerBase):
         """Each token settles: the winner pays $1 (result 'yes'), the others $0 ('no')."""
         out: list[Record] = []
         for asset in assets:
-            info = self._sym(asset)
+            info = self.sym(asset)
             out.append(
                 Status(
                     feed=self.feed,
@@ -446,7 +480,7 @@ class PolymarketNormalizer(NormalizerBase):
         ts: int,
         ts_recv: int,
     ) -> Book:
-        info = self._sym(asset)
+        info = self.sym(asset)
         return Book(
             feed=self.feed,
             venue=VENUE,
@@ -458,13 +492,6 @@ class PolymarketNormalizer(NormalizerBase):
             bids=bids,
             asks=asks,
         )
-
-
-def normalizer(
-    symbols: Mapping[str, SymbolInfo] | None = None, feed: str = ""
-) -> PolymarketNormalizer:
-    """A fresh normalizer for one connection."""
-    return PolymarketNormalizer(symbols, feed)
 
 
 # -- REST reference data -------------------------------------------------------------

@@ -34,6 +34,7 @@ VENUES: dict[str, VenueInfo] = {
             ws_url="wss://ws.kraken.com",
             rest_url="https://api.kraken.com/0/public",
             description="Kraken spot WebSocket v1 (legacy; the fixture recordings)",
+            heartbeat_interval_s=30.0,
         ),
         VenueInfo(
             name="kraken-v2",
@@ -45,6 +46,7 @@ VENUES: dict[str, VenueInfo] = {
             ws_url="wss://ws.kraken.com/v2",
             rest_url="https://api.kraken.com/0/public",
             description="Kraken spot WebSocket v2",
+            heartbeat_interval_s=30.0,
         ),
         VenueInfo(
             name="coinbase-exchange",
@@ -100,6 +102,7 @@ VENUES: dict[str, VenueInfo] = {
             ws_url="wss://ws-subscriptions-clob.polymarket.com/ws/market",
             rest_url="https://clob.polymarket.com",
             description="Polymarket CLOB market channel",
+            heartbeat_interval_s=10.0,
         ),
     )
 }
@@ -114,4 +117,5 @@ def venue_info(name: str) -> VenueInfo:
 
 
 def venue_module(name: str) -> ModuleType:
+    """The adapter module of a venue protocol: it keeps the contract in `venues/base.py`."""
     return importlib.import_module(venue_info(name).module)

@@ -27,6 +27,7 @@ GROUPS = {
     "key": "ssmd.cli.key",
     "audit": "ssmd.cli.audit",
     "venue": "ssmd.cli.venue",
+    "streams": "ssmd.cli.streams",
 }
 TOP_LEVEL = ("ssmd.cli.stack",)
 # Modules that add commands to a group defined elsewhere (imported for their side effect).

@@ -1,0 +1,297 @@
+"""Raw journal: round trip, rotation names, manifests, reader, listing, verification."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import tempfile
+from pathlib import Path
+
+import pytest
+import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ssmd
+from ssmd.capture.journal import (
+    SCHEMA_VERSION,
+    Journal,
+    JournalCorrupt,
+    JournalError,
+    decode_line,
+    encode_line,
+    iter_segment,
+    list_segments,
+    open_segments,
+    read_manifest,
+    verify_segment,
+)
+from ssmd.venues.recording import iter_journal
+
+S = 1_000_000_000
+T0 = 1_709_290_795 * S  # 2024-03-01T10:59:55Z
+BIG = 1 << 40
+
+
+class FakeClock:
+    """Monotonic clock the test moves by hand (flush scheduling)."""
+
+    def __init__(self) -> None:
+        self.now = 0
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def journal(root: Path, **kw: object) -> Journal:
+    args: dict = {"rotate_ns": BIG, "rotate_bytes": BIG} | kw
+    return Journal(root, "dev", "kraken", 3, 1, **args)
+
+
+payloads = st.lists(st.text() | st.binary(), min_size=1, max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(payloads)
+def test_round_trip_text_and_binary(items: list[str | bytes]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        j = journal(Path(tmp))
+        positions = [j.write(T0 + i, i, "in", p) for i, p in enumerate(items)]
+        j.close()
+        path = positions[0].path
+        assert [p.line for p in positions] == list(range(len(items)))
+        back = list(iter_segment(path))
+    assert len(back) == len(items)
+    for i, (p, line) in enumerate(zip(items, back, strict=True)):
+        assert (line.t, line.m, line.c, line.d) == (T0 + i, i, 1, "in")
+        if isinstance(p, str):
+            assert line.payload == p
+        else:  # bytes: exact bytes back (valid UTF-8 comes back as the same text)
+            assert line.data == p
+            assert isinstance(line.payload, bytes) or line.payload == p.decode()
+
+
+@given(st.text() | st.binary(), st.integers(0, 2**63 - 1), st.integers(0, 2**63 - 1))
+def test_line_codec_is_exact(p: str | bytes, t: int, m: int) -> None:
+    raw = encode_line(t, m, 7, "out", p)
+    assert raw.endswith(b"\n") and raw.count(b"\n") == 1
+    line = decode_line(raw)
+    assert (line.t, line.m, line.c, line.d) == (t, m, 7, "out")
+    assert line.data == (p if isinstance(p, bytes) else p.encode())
+
+
+def test_binary_encoding_on_the_wire() -> None:
+    assert encode_line(5, 6, 0, "in", b"\xff\x00") == b'{"t":5,"m":6,"c":0,"d":"in","b":"/wA="}\n'
+    text = encode_line(5, 6, 0, "in", b'{"a":1}')
+    assert text == b'{"t":5,"m":6,"c":0,"d":"in","p":"{\\"a\\":1}"}\n'
+    rest = encode_line(5, 6, 0, "rest", "{}", url="https://x/depth")
+    assert rest == b'{"t":5,"m":6,"c":0,"d":"rest","p":"{}","u":"https://x/depth"}\n'
+    lone = decode_line(encode_line(1, 1, 0, "in", "a\ud800"))
+    assert lone.data == "a\ud800".encode("utf-8", "surrogatepass")
+    # hand-written journals may hold the frame as a JSON value
+    assert decode_line('{"t":1,"d":"in","p":{"x":[1]}}').payload == '{"x":[1]}'
+    with pytest.raises(ValueError):
+        encode_line(1, 1, 0, "sideways", "x")
+
+
+def test_recording_reader_shares_the_format(tmp_path: Path) -> None:
+    j = journal(tmp_path)
+    pos = j.write(T0, 1, "in", '{"event":"heartbeat"}')
+    j.write(T0 + 1, 2, "rest", "{}", url="https://api/x")
+    j.write(T0 + 2, 3, "in", b"\xfe")
+    j.close()
+    text = zstandard.ZstdDecompressor().decompressobj().decompress(pos.path.read_bytes())
+    frames = list(iter_journal(text.decode().splitlines()))
+    assert [(f.ts_recv, f.direction, f.payload, f.endpoint) for f in frames[:2]] == [
+        (T0, "in", '{"event":"heartbeat"}', ""),
+        (T0 + 1, "rest", "{}", "https://api/x"),
+    ]
+    assert frames[2].payload.encode("utf-8", "surrogateescape") == b"\xfe"
+
+
+def test_rotation_by_time_and_hour_exact_names(tmp_path: Path) -> None:
+    j = journal(tmp_path, rotate_ns=10 * S)
+    for i in range(30):  # one frame a second from 10:59:55 to 11:00:24
+        j.write(T0 + i * S, i, "in", f"frame {i}")
+    j.close()
+    segs = list_segments(tmp_path, "dev", "kraken")
+    names = [s.path.relative_to(tmp_path).as_posix() for s in segs]
+    assert names == [
+        "raw/dev/kraken/2024-03-01/10/3-1-1709290795000000000.jsonl.zst",
+        "raw/dev/kraken/2024-03-01/11/3-1-1709290800000000000.jsonl.zst",
+        "raw/dev/kraken/2024-03-01/11/3-1-1709290810000000000.jsonl.zst",
+        "raw/dev/kraken/2024-03-01/11/3-1-1709290820000000000.jsonl.zst",
+    ]
+    assert [m.closed_by for m in j.manifests] == ["hour", "time", "time", "close"]
+    assert [m.lines for m in j.manifests] == [5, 10, 10, 5]
+    assert [(m.first_t, m.last_t) for m in j.manifests][1] == (T0 + 5 * S, T0 + 14 * S)
+
+
+def test_rotation_by_size(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    j = journal(tmp_path, rotate_bytes=20_000)
+    items = [rng.randbytes(150).hex() for _ in range(2_000)]  # ~incompressible: 300 B
+    pos = [j.write(T0 + i, i, "in", p) for i, p in enumerate(items)]
+    j.close()
+    segs = list_segments(tmp_path, "dev", "kraken")
+    assert len(segs) == len(j.manifests) > 4
+    # every line is where write() said, and each file is named by its first line's ts
+    back = {s.path: list(iter_segment(s.path)) for s in segs}
+    for i, p in enumerate(pos):
+        assert back[p.path][p.line].payload == items[i]
+    for seg, m in zip(segs, j.manifests, strict=True):
+        first = back[seg.path][0]
+        assert seg.path.name == f"3-1-{first.t}.jsonl.zst" == m.segment
+        assert seg.path.parent.as_posix().endswith("raw/dev/kraken/2024-03-01/10")
+    assert all(m.size >= 20_000 and m.closed_by == "size" for m in j.manifests[:-1])
+    # over by at most what zstd holds back (one 128 KiB block) plus one 64 KiB chunk
+    assert all(m.size < 20_000 + 192 * 1024 // 2 for m in j.manifests)
+    assert j.manifests[-1].closed_by == "close"
+    assert [ln.payload for s in segs for ln in back[s.path]] == items
+
+
+def test_manifest_fields(tmp_path: Path) -> None:
+    clock = FakeClock()
+    j = journal(tmp_path, clock=clock)
+    for i in range(100):
+        j.write(T0 + i * 1000, 5_000 + i, "in" if i % 3 else "out", f"x{i}")
+        if i in (10, 50):
+            clock.now += 2 * S  # flush interval passed: the write ends the frame
+    j.close()
+    (m,) = j.manifests
+    path = tmp_path / m.key
+    data = path.read_bytes()
+    assert read_manifest(path) == m
+    assert m.sha256 == hashlib.sha256(data).hexdigest()
+    assert m.size == len(data) == m.readable_bytes
+    assert (m.lines, m.frames) == (100, 3)
+    assert (m.first_t, m.last_t, m.first_m, m.last_m) == (T0, T0 + 99_000, 5_000, 5_099)
+    assert (m.env, m.feed, m.shard, m.conn, m.start_ns) == ("dev", "kraken", 3, 1, T0)
+    assert m.key == "raw/dev/kraken/2024-03-01/10/3-1-1709290795000000000.jsonl.zst"
+    assert (m.ssmd_version, m.schema_version) == (ssmd.__version__, SCHEMA_VERSION)
+    assert (m.recovered, m.truncated, m.problem, m.closed_by) == (False, False, "", "close")
+    assert verify_segment(path)
+    reader = iter_segment(path)
+    assert len(list(reader)) == 100 and reader.frames == 3 and not reader.truncated
+
+
+def test_flush_makes_lines_readable_while_open(tmp_path: Path) -> None:
+    clock = FakeClock()
+    j = journal(tmp_path, clock=clock)
+    pos = j.write(T0, 1, "in", "a")
+    j.write(T0 + 1, 2, "in", "b")
+    assert list(iter_segment(pos.path)) == []  # still in our buffer
+    j.flush()
+    assert [ln.payload for ln in iter_segment(pos.path)] == ["a", "b"]
+    j.write(T0 + 2, 3, "in", "c")
+    clock.now += S  # due: the next write ends the frame by itself
+    j.write(T0 + 3, 4, "in", "d")
+    assert [ln.payload for ln in iter_segment(pos.path, start_line=1)] == ["b", "c", "d"]
+    assert open_segments(tmp_path, "dev", "kraken")[0].path == pos.path
+    assert not verify_segment(pos.path)  # open: no manifest yet
+    j.write(T0 + 4, 5, "in", "e")
+    clock.now += S
+    j.tick(T0 + 5)  # idle connection: tick flushes
+    assert len(list(iter_segment(pos.path))) == 5
+    j.close()
+    assert open_segments(tmp_path, "dev", "kraken") == []
+
+
+def test_tick_closes_an_idle_segment_when_its_time_is_up(tmp_path: Path) -> None:
+    j = journal(tmp_path, rotate_ns=60 * S)
+    pos = j.write(T0 + 100, 1, "in", "a")  # 10:59:55: the hour ends in 5 s
+    j.tick(T0 + 4 * S)
+    assert j.path == pos.path
+    j.tick(T0 + 5 * S)
+    assert j.path is None and j.manifests[0].closed_by == "hour"
+    assert verify_segment(pos.path)
+    j.close()
+
+
+def test_same_first_ts_gets_the_next_free_name(tmp_path: Path) -> None:
+    j = journal(tmp_path, rotate_bytes=1)  # every spill seals
+    for _ in range(3):
+        j.write(T0, 1, "in", "x" * 300_000)  # > a zstd block: output at once, sealed
+    j.close()
+    assert [m.start_ns for m in j.manifests] == [T0, T0 + 1, T0 + 2]
+    assert [m.first_t for m in j.manifests] == [T0, T0, T0]
+
+
+def test_misuse(tmp_path: Path) -> None:
+    j = journal(tmp_path)
+    with pytest.raises(ValueError, match="direction"):
+        j.write(T0, 1, "sideways", "x")  # type: ignore[arg-type]
+    assert list_segments(tmp_path, "dev", "kraken") == []  # nothing opened for it
+    j.close()
+    j.close()
+    with pytest.raises(JournalError, match="write after close"):
+        j.write(T0, 1, "in", "x")
+    with pytest.raises(ValueError):
+        journal(tmp_path, rotate_bytes=0)
+
+
+def test_corruption_is_reported_not_skipped(tmp_path: Path) -> None:
+    clock = FakeClock()
+    j = journal(tmp_path, clock=clock)
+    for i in range(200):
+        j.write(T0 + i, i, "in", f"line {i} " + "y" * (i % 50))
+        if i == 99:
+            j.flush()
+    j.close()
+    path = tmp_path / j.manifests[0].key
+    data = bytearray(path.read_bytes())
+    data[len(data) - 20] ^= 0xFF  # inside the second frame
+    path.write_bytes(bytes(data))
+    with pytest.raises(JournalCorrupt) as err:
+        list(iter_segment(path))
+    assert err.value.path == path
+    reader = iter_segment(path, stop_on_corrupt=True)
+    lines = list(reader)
+    assert len(lines) >= 100 and reader.frames == 1 and reader.problem
+    verdict = verify_segment(path)
+    assert not verdict and "sha256" in verdict.problem
+
+
+def test_truncated_tail_reads_to_the_last_complete_frame(tmp_path: Path) -> None:
+    j = journal(tmp_path)
+    for i in range(50):
+        j.write(T0 + i, i, "in", f"a{i}")
+    j.flush()
+    for i in range(50, 60):
+        j.write(T0 + i, i, "in", f"b{i}")
+    j.close()
+    path = tmp_path / j.manifests[0].key
+    first_frame_end = len(path.read_bytes()) - 1
+    cut = path.read_bytes()[:first_frame_end]
+    path.write_bytes(cut)
+    reader = iter_segment(path)
+    got = [ln.payload for ln in reader]
+    assert got[:50] == [f"a{i}" for i in range(50)]
+    assert reader.truncated and reader.frames == 1
+
+
+def test_list_segments_filters(tmp_path: Path) -> None:
+    for shard, start in ((0, T0), (1, T0 + 2 * S), (0, T0 + 3600 * S)):
+        j = Journal(tmp_path, "dev", "kraken", shard, 0, rotate_ns=BIG, rotate_bytes=BIG)
+        j.write(start, 1, "in", "x")
+        if start != T0 + 3600 * S:
+            j.close()
+        else:
+            j.flush()
+            still_open = j
+    all_ = list_segments(tmp_path, "dev", "kraken")
+    assert [(s.shard, s.start_ns, s.closed) for s in all_] == [
+        (0, T0, True),
+        (1, T0 + 2 * S, True),
+        (0, T0 + 3600 * S, False),
+    ]
+    assert len(list_segments(tmp_path, "dev", "kraken", closed_only=True)) == 2
+    assert [s.shard for s in list_segments(tmp_path, "dev", "kraken", until_ns=T0 + 2 * S)] == [0]
+    # since 11:00: the 10:xx segments cannot hold lines that late
+    since = list_segments(tmp_path, "dev", "kraken", since_ns=T0 + 5 * S)
+    assert [s.start_ns for s in since] == [T0 + 3600 * S]
+    assert [s.start_ns for s in open_segments(tmp_path, "dev", "kraken", shard=0)] == [
+        T0 + 3600 * S
+    ]
+    assert list_segments(tmp_path, "dev", "other") == []
+    still_open.close()

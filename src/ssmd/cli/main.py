@@ -29,7 +29,7 @@ GROUPS = {
     "venue": "ssmd.cli.venue",
     "streams": "ssmd.cli.streams",
 }
-TOP_LEVEL = ("ssmd.cli.stack",)
+TOP_LEVEL = ("ssmd.cli.stack", "ssmd.cli.replay")
 # Modules that add commands to a group defined elsewhere (imported for their side effect).
 EXTENSIONS = ("ssmd.cli.env_store",)
 

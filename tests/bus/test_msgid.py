@@ -118,3 +118,15 @@ def test_scopes_per_protocol() -> None:
     q = Quote(feed="k", venue="kalshi", symbol="M", ts_recv=1, seq=3, bid_px=1, bid_sz=1,
               ask_px=2, ask_sz=1)  # fmt: skip
     assert msg_id_for("kalshi")(q) == msg_id(q, "connection")
+
+
+def test_record_message() -> None:
+    from ssmd.bus.message import record_message
+    from ssmd.model.codec import decode
+
+    t = Trade(feed="kraken", venue="kraken", symbol="BTC/USD x", ts_recv=5, price=10**9, size=2,
+              trade_id="77")  # fmt: skip
+    subj, payload, mid = record_message("prod", t, "venue")
+    assert subj == "md.prod.kraken.trade.BTC/USD_x"
+    assert decode(payload) == t
+    assert mid == "kraken:trade:BTC/USD%20x:t77"

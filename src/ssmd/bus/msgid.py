@@ -57,6 +57,11 @@ _packer = msgspec.msgpack.Encoder()
 _UNSAFE = re.compile(r"[%:\x00-\x20\x7f]")
 
 
+def record_type(record: Record) -> str:
+    """The record's `type` tag ("trade", "book", …)."""
+    return _TAGS[type(record)]
+
+
 def seq_scope(protocol: str) -> SeqScope:
     """The sequence scope of a venue protocol (`Feed.venue`), "unknown" if not listed."""
     return SEQ_SCOPES.get(protocol, "unknown")

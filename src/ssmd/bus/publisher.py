@@ -155,7 +155,8 @@ class Publisher:
         self.name = name
         self.stats = Stats()
         self.watermark = watermark
-        self.error: BaseException | None = None
+        self.error: BaseException | None = None  # why the state is what it is
+        self.last_attempt_error: BaseException | None = None  # latest failed reconnect
         self._state: State = "connecting"
         self._last_position = watermark
         self._epoch = 0
@@ -314,7 +315,8 @@ class Publisher:
         return Unavailable(f"NATS publishing unavailable ({self._state}): {self.error}")
 
     def _set_state(self, state: State, error: BaseException | None) -> None:
-        if self._state == "closed":
+        """Record and report a change of state (reported once per change)."""
+        if self._state == "closed" or (state == self._state and error is self.error):
             return
         self._state, self.error = state, error
         if state == "connected":
@@ -363,14 +365,16 @@ class Publisher:
                 b"SUB " + self._inbox + b"* 1\r\n"
             )
             await asyncio.wait_for(pong, self.connect_timeout)
-        except BusUnreachable:
-            self._drop_connection()
-            raise
         except (OSError, TimeoutError, ConnectionError) as exc:
             self._drop_connection()
+            if isinstance(exc, BusUnreachable):
+                raise
             raise BusUnreachable(
                 f"NATS unreachable at {where}: {exc or type(exc).__name__}"
             ) from None
+        except BaseException:  # cancelled by close(): leave no socket behind
+            self._drop_connection()
+            raise
         if self._state == "closed":
             self._drop_connection()
             return
@@ -386,8 +390,9 @@ class Publisher:
                 self.stats.reconnects += 1
                 return
             except BusUnreachable as exc:
-                if self._state != "closed":
-                    self._set_state("unavailable" if self.stats.published else "connecting", exc)
+                self.last_attempt_error = exc
+                if self._state == "connecting":  # never connected yet: say why
+                    self.error = exc
                 await asyncio.sleep(delay)
                 delay = min(cap, delay * 2)
 

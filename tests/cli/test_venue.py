@@ -6,9 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from ssmd.cli.main import app
+from ssmd.venues.base import VenueInfo
 from ssmd.venues.registry import VENUES
 
 runner = CliRunner()
@@ -47,7 +49,7 @@ def test_verify_fails_on_corruption(fixtures_dir: Path, tmp_path: Path) -> None:
     assert json.loads(res.stdout)["checksums_failed"] == 1
 
 
-def test_verify_errors(tmp_path: Path) -> None:
+def test_verify_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     odd = tmp_path / "mystery.log"
     odd.write_text("")
     res = runner.invoke(app, ["venue", "verify", str(odd)])
@@ -55,7 +57,9 @@ def test_verify_errors(tmp_path: Path) -> None:
     res = runner.invoke(app, ["venue", "verify", str(tmp_path / "absent")])
     assert res.exit_code == 1
     # a registry venue whose adapter module is not importable: clear error, exit 1
-    res = runner.invoke(app, ["venue", "verify", str(odd), "--venue", "sim"])
+    ghost = VenueInfo("ghost", "ghost", "ssmd.venues.no_such_module", (), 1, 1, "ws://x")
+    monkeypatch.setitem(VENUES, "ghost", ghost)
+    res = runner.invoke(app, ["venue", "verify", str(odd), "--venue", "ghost"])
     assert res.exit_code == 1 and "not available" in str(res.exception or res.output)
     res = runner.invoke(app, ["venue", "verify", str(odd), "--venue", "nope"])
     assert res.exit_code == 1

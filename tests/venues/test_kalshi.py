@@ -107,6 +107,16 @@ def test_skipped_seq_is_a_gap_and_a_resync(fixtures_dir: Path) -> None:
     assert "skipped 1" in gap.detail
     (resync,) = norm.take_resyncs()
     assert (resync.action, resync.venue_symbols) == ("resubscribe", (M,))
+    # Kalshi unsubscribes by sid, which only the normalizer knows: the frames ride along
+    sid = json.loads(bad)["sid"]
+    assert [json.loads(f) for f in resync.frames] == [
+        {"id": kalshi.RESYNC_CMD_IDS, "cmd": "unsubscribe", "params": {"sids": [sid]}},
+        {
+            "id": kalshi.RESYNC_CMD_IDS + 1,
+            "cmd": "subscribe",
+            "params": {"channels": ["orderbook_delta"], "market_tickers": [M]},
+        },
+    ]
     assert M not in norm.books and norm.stats.sequence_gaps == 1
     # deltas keep being dropped (no second gap) until a new snapshot arrives
     assert (

@@ -40,6 +40,7 @@ __all__ = [
     "integer",
     "iso_ns",
     "ms_ns",
+    "no_snapshot",
     "obj",
     "parse_fixed",
     "publishable",
@@ -228,6 +229,11 @@ def chunks(items: Sequence[str], size: int) -> list[list[str]]:
     if size < 1:
         raise ValueError("batch size must be >= 1")
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def no_snapshot(venue_symbol: str, depth: int | None = None) -> None:
+    """`snapshot_url` of a venue whose stream carries its own book snapshots."""
+    return None
 
 
 def check_symbols(symbols: Iterable[str], limit: int, venue: str) -> list[str]:

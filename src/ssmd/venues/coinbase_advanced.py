@@ -30,6 +30,7 @@ from ssmd.venues._normalizer import (
     instrument_records,
     integer,
     iso_ns,
+    no_snapshot,
     obj,
     text,
 )
@@ -117,9 +118,8 @@ def parse_instruments(body: bytes | str) -> list[Instrument]:
     return parse_products(body)
 
 
-def snapshot_url(venue_symbol: str, depth: int | None = None) -> None:
-    """None: `level2` starts with its own snapshot."""
-    return None
+snapshot_url = no_snapshot
+"""None: `level2` starts with its own snapshot."""
 
 
 def normalizer(

@@ -51,6 +51,7 @@ from ssmd.venues._normalizer import (
     fixed,
     integer,
     iso_ns,
+    no_snapshot,
     obj,
     text,
 )
@@ -181,9 +182,8 @@ def parse_instruments(body: bytes | str) -> list[Instrument]:
     return parse_markets(body)
 
 
-def snapshot_url(venue_symbol: str, depth: int | None = None) -> None:
-    """None: `orderbook_delta` starts with its own `orderbook_snapshot`."""
-    return None
+snapshot_url = no_snapshot
+"""None: `orderbook_delta` starts with its own `orderbook_snapshot`."""
 
 
 def normalizer(symbols: Mapping[str, SymbolInfo] | None = None, feed: str = "") -> KalshiNormalizer:

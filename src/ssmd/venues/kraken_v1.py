@@ -28,6 +28,7 @@ from ssmd.venues._normalizer import (
     NormalizerBase,
     decode_json,
     excerpt,
+    no_snapshot,
     parse_fixed,
     publishable,
 )
@@ -97,9 +98,8 @@ def parse_instruments(body: bytes | str) -> list[Instrument]:
     return parse_asset_pairs(body)
 
 
-def snapshot_url(venue_symbol: str, depth: int | None = None) -> None:
-    """None: the book channel sends its own snapshot."""
-    return None
+snapshot_url = no_snapshot
+"""None: the book channel sends its own snapshot."""
 
 
 def normalizer(
@@ -111,10 +111,16 @@ def normalizer(
 # -- inbound --------------------------------------------------------------------------
 
 
+_TS_SCALE = tuple(10 ** (9 - n) for n in range(10))
+
+
 def _ts(text: str) -> int:
-    """Kraken decimal seconds '1618678123.481570' -> ns."""
+    """Kraken decimal seconds '1618678123.481570' -> ns (exact: digits, no float)."""
+    decimals = len(text) - text.find(".") - 1 if "." in text else 0
+    if decimals <= 9:
+        return int(text.replace(".", "", 1)) * _TS_SCALE[decimals]
     whole, _, frac = text.partition(".")
-    return int(whole) * 1_000_000_000 + int((frac[:9] or "0").ljust(9, "0"))
+    return int(whole) * 1_000_000_000 + int(frac[:9])
 
 
 class _KState(BookState):

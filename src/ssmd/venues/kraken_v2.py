@@ -23,7 +23,13 @@ from ssmd.model.instrument import Instrument
 from ssmd.model.records import Book, Level, Quote, Record, Side, Status, Trade
 from ssmd.model.time import parse_time
 from ssmd.venues import kraken_common as kraken
-from ssmd.venues._normalizer import NormalizerBase, decode_json, parse_fixed, publishable
+from ssmd.venues._normalizer import (
+    NormalizerBase,
+    decode_json,
+    no_snapshot,
+    parse_fixed,
+    publishable,
+)
 from ssmd.venues.base import SymbolInfo
 from ssmd.venues.kraken_common import normalize_pair, parse_asset_pairs
 from ssmd.venues.registry import VENUES
@@ -114,9 +120,8 @@ def parse_instruments(body: bytes | str) -> list[Instrument]:
     return parse_asset_pairs(body)
 
 
-def snapshot_url(venue_symbol: str, depth: int | None = None) -> None:
-    """None: the book channel sends its own snapshot."""
-    return None
+snapshot_url = no_snapshot
+"""None: the book channel sends its own snapshot."""
 
 
 def normalizer(

@@ -50,6 +50,7 @@ from ssmd.venues._normalizer import (
     fixed,
     iso_ns,
     ms_ns,
+    no_snapshot,
     obj,
     text,
 )
@@ -137,9 +138,8 @@ def parse_instruments(body: bytes | str) -> list[Instrument]:
     return parse_markets(body)
 
 
-def snapshot_url(venue_symbol: str, depth: int | None = None) -> None:
-    """None: the channel sends a `book` per token on subscribe."""
-    return None
+snapshot_url = no_snapshot
+"""None: the channel sends a `book` per token on subscribe."""
 
 
 def normalizer(

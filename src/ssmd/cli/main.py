@@ -28,6 +28,7 @@ GROUPS = {
     "audit": "ssmd.cli.audit",
     "venue": "ssmd.cli.venue",
     "streams": "ssmd.cli.streams",
+    "shard": "ssmd.cli.shard",
 }
 TOP_LEVEL = ("ssmd.cli.stack", "ssmd.cli.replay")
 # Modules that add commands to a group defined elsewhere (imported for their side effect).

@@ -1,0 +1,1 @@
+"""Connector runtime: WebSocket sessions, reconnect policy, raw journal, sharding, clocks."""

@@ -207,3 +207,35 @@ def test_start_without_waiting_while_nats_is_down(own_nats: NatsServer) -> None:
 
     pub = run(go())
     assert (pub.watermark, pub.stats.acked, pub.state) == (1, 1, "closed")
+
+
+def test_tail_msg_ids_guard_a_replay_past_the_duplicate_window(nats_url: str) -> None:
+    """After the window passed, skipping the tail's ids keeps the replay exact."""
+    import nats
+
+    from ssmd.bus.recovery import tail_msg_ids
+
+    records = [trade(i) for i in range(20)]
+
+    async def go() -> tuple[set[str], int]:
+        await add_stream(nats_url, duplicate_window=0.5)
+        pub = await Publisher(nats_url).start()
+        for pos, rec in enumerate(records[:12], start=1):  # 12 stored, acks "lost" after 8
+            await pub.publish(*wire(rec), position=pos)
+        await pub.flush()
+        await asyncio.sleep(1.2)  # outage longer than the duplicate window
+        nc = await nats.connect(nats_url)
+        tail = await tail_msg_ids(nc.jetstream(), "MD_TEST_FEED", count=8)
+        await nc.close()
+        for pos, rec in enumerate(records[8:], start=9):  # replay from watermark 8 + 1
+            if wire(rec)[2] not in tail:
+                await pub.publish(*wire(rec), position=pos)
+        await pub.flush()
+        await pub.close()
+        return tail, pub.stats.duplicates
+
+    tail, dups = run(go())
+    assert tail == {wire(r)[2] for r in records[4:12]}
+    stored = run(read_stream(nats_url))
+    assert [mid for mid, _ in stored] == [wire(r)[2] for r in records]
+    assert dups == 0

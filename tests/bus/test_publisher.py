@@ -132,3 +132,20 @@ def test_positions_must_increase(nats_url: str) -> None:
         await pub.close()
 
     run(go())
+
+
+def test_protocol_breaking_input_is_refused_and_closed_publisher_says_so(nats_url: str) -> None:
+    async def go() -> None:
+        await add_stream(nats_url)
+        pub = await Publisher(nats_url).start()
+        with pytest.raises(ValueError, match="would break the protocol"):
+            await pub.publish("md.test.feed.trade.A B", b"{}", "id")
+        with pytest.raises(ValueError, match="would break the protocol"):
+            await pub.publish("md.test.feed.trade.A", b"{}", "id\r\nX: y")
+        await pub.publish(*wire(trade(1)))
+        await pub.close()
+        assert pub.watermark == 1  # close drains in-flight acks first
+        with pytest.raises(Unavailable, match="publisher closed"):
+            await pub.publish(*wire(trade(2)))
+
+    run(go())

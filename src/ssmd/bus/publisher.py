@@ -178,7 +178,6 @@ class Publisher:
         self._pongs: collections.deque[asyncio.Future[None]] = collections.deque()
         self._pings_out = 0
         self._last_rx = 0.0
-        self._room: asyncio.Future[None] | None = None
         self._connected = asyncio.Event()
         self._changed: asyncio.Future[None] | None = None
         self._reconnector: asyncio.Task[None] | None = None
@@ -254,6 +253,8 @@ class Publisher:
             )
         if len(payload) > self._max_payload:
             raise ValueError(f"payload of {len(payload)} bytes > server max {self._max_payload}")
+        if " " in subject or "\r" in subject or "\n" in subject or "\n" in msg_id:
+            raise ValueError(f"subject {subject!r} / msg id {msg_id!r} would break the protocol")
         n = self._next_n
         self._next_n = n + 1
         self._last_position = position
@@ -310,6 +311,8 @@ class Publisher:
             fut.set_result(None)
 
     def _unavailable(self) -> Unavailable:
+        if self._state == "closed":
+            return Unavailable("publisher closed")
         if isinstance(self.error, Unavailable):
             return type(self.error)(str(self.error))
         return Unavailable(f"NATS publishing unavailable ({self._state}): {self.error}")

@@ -7,6 +7,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from ssmd.capture.derive import Deriver
 from ssmd.cli.venue import load_recording, replay, verify_path
 from ssmd.model.records import Book, Quote, Trade
 from ssmd.venues import binance
@@ -17,10 +18,11 @@ REC = "recordings/BINANCE.ws.1.0"
 
 def _replay(path: Path) -> tuple[BinanceNormalizer, list]:
     frames, _ = load_recording(path)
-    n = BinanceNormalizer()
+    deriver = Deriver("binance")
     out: list = []
-    replay(n, frames, out)
-    return n, out
+    replay(deriver, frames, out)
+    assert isinstance(deriver.normalizer, BinanceNormalizer)
+    return deriver.normalizer, out
 
 
 def test_stitches_all_four_snapshots(fixtures_dir: Path) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ssmd.cli.venue import load_recording, replay, venue_normalizer
+from ssmd.capture.derive import Deriver
+from ssmd.cli.venue import load_recording, replay
 from ssmd.model.records import Book, Gap
 
 KRAKEN = "KRAKEN.ws.50.0"
@@ -28,8 +29,7 @@ def _copy(fixtures_dir: Path, tmp_path: Path, name: str, edit) -> Path:
 def _run(path: Path, venue: str) -> tuple[dict, list]:
     frames, _ = load_recording(path)
     out: list = []
-    n = venue_normalizer(venue)
-    report = replay(n, frames, out)
+    report = replay(Deriver(venue), frames, out)
     return report, out
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from ssmd.capture.derive import Deriver
 from ssmd.cli.venue import load_recording, replay, verify_path
 from ssmd.model.fixed import to_fixed
 from ssmd.model.records import Book, Quote, Trade
@@ -18,7 +19,7 @@ from ssmd.venues.kraken_v1 import KrakenV1Normalizer
 def _records(path: Path) -> list:
     frames, _ = load_recording(path)
     out: list = []
-    replay(KrakenV1Normalizer(), frames, out)
+    replay(Deriver("kraken-v1"), frames, out)
     return out
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 
+from ssmd.capture.derive import Deriver
 from ssmd.cli.output import INVALID, CliError, JsonOpt, console, emit, print_json
 from ssmd.venues.base import Normalizer
 from ssmd.venues.recording import (
@@ -103,24 +104,20 @@ def venue_normalizer(name: str, **kwargs: Any) -> Normalizer:
 
 
 def replay(
-    normalizer: Normalizer, frames: list[Frame], records: list[Any] | None = None
+    deriver: Deriver, frames: list[Frame], records: list[Any] | None = None
 ) -> dict[str, Any]:
-    """Feed frames to a normalizer; the verifier's report. `records` collects the output."""
-    unreadable = 0
+    """Feed a recording's frames through the shared derivation; the verifier's report.
+    `records` collects the output."""
     resyncs = 0
     for frame in frames:
-        direction = frame.direction
-        out: list[Any] = []
-        if direction == "in":
-            out = normalizer.on_frame(frame.payload, frame.ts_recv)
-        elif direction == "rest":
-            out = normalizer.on_rest(frame.endpoint, frame.payload, frame.ts_recv)
-        elif direction == "error":
-            unreadable += 1
+        if frame.direction == "error":
+            deriver.unreadable += 1
+            continue
+        out = deriver.line(frame.direction, frame.payload, frame.ts_recv, frame.endpoint)
         if records is not None:
             records.extend(out)
-        resyncs += len(normalizer.take_resyncs())
-    stats = normalizer.stats
+        resyncs += len(deriver.take_resyncs())
+    stats = deriver.stats
     return {
         "frames": stats.frames,
         "records": dict(sorted(stats.records.items())),
@@ -128,7 +125,7 @@ def replay(
         "checksums_failed": stats.checksums_failed,
         "sequence_gaps": stats.sequence_gaps,
         "crossed": stats.crossed,
-        "parse_errors": stats.parse_errors + unreadable,
+        "parse_errors": stats.parse_errors + deriver.unreadable,
         "resyncs": resyncs,
     }
 
@@ -144,9 +141,9 @@ def verify_path(path: Path, venue: str | None = None) -> dict[str, Any]:
             INVALID,
             f"pass --venue, one of: {', '.join(sorted(VENUES))}",
         )
-    normalizer = venue_normalizer(name)
+    venue_normalizer(name)  # a clear error if the adapter is not available
     frames, siblings = load_recording(path)
-    report = replay(normalizer, frames)
+    report = replay(Deriver(name), frames)
     report["venue"] = name
     report["recording"] = str(path)
     report["rest_files"] = [str(s) for s in siblings]

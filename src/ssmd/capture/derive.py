@@ -1,0 +1,104 @@
+"""Journal lines → records: the one derivation live capture, verification and
+reprocessing share, so live output and reprocessed history are identical by
+construction (DESIGN.md §1.2).
+
+A connection's life in the journal is `open`, then `in` / `out` / `rest` lines, then
+`close`. Each `open` starts a fresh normalizer (a new connection gets fresh snapshots; no book
+or sequence state is carried across a disconnect) — only reference data (the venue's
+instruments REST body, which some normalizers learn symbols or precisions from) is
+handed on. Each `close` becomes one `gap(reason=disconnect)` per instrument the
+connection had produced records for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import fields
+from urllib.parse import urlsplit
+
+from ssmd.model.records import Gap, Record
+from ssmd.venues.base import IntegrityStats, Normalizer, Resync, SymbolInfo
+from ssmd.venues.registry import venue_info, venue_module
+
+
+def add_stats(total: IntegrityStats, part: IntegrityStats) -> None:
+    """Fold one normalizer's counters into a running total."""
+    for f in fields(IntegrityStats):
+        if f.name == "records":
+            for kind, n in part.records.items():
+                total.records[kind] = total.records.get(kind, 0) + n
+        else:
+            setattr(total, f.name, getattr(total, f.name) + getattr(part, f.name))
+
+
+class Deriver:
+    """Turns one connection's journal lines, in order, into records."""
+
+    def __init__(
+        self, venue: str, feed: str = "", symbols: Mapping[str, SymbolInfo] | None = None
+    ) -> None:
+        self.venue = venue_info(venue).venue
+        self.feed = feed
+        self._module = venue_module(venue)
+        self._symbols = symbols
+        self._done = IntegrityStats()
+        self._seen: dict[str, int] = {}
+        self._reference_path = urlsplit(self._module.instruments_url()).path
+        self._reference: list[tuple[str, bytes | str, int]] = []
+        self.normalizer: Normalizer = self._module.normalizer(symbols, feed)
+        self.unreadable = 0
+        """Lines the journal itself could not read ('error' lines of a recording)."""
+
+    @property
+    def stats(self) -> IntegrityStats:
+        """Counters over every connection so far."""
+        total = IntegrityStats()
+        add_stats(total, self._done)
+        add_stats(total, self.normalizer.stats)
+        return total
+
+    def line(
+        self, direction: str, payload: bytes | str, ts_recv: int, url: str = ""
+    ) -> list[Record]:
+        if direction == "in":
+            out = self.normalizer.on_frame(payload, ts_recv)
+        elif direction == "rest":
+            out = self.normalizer.on_rest(url, payload, ts_recv)
+            if urlsplit(url).path == self._reference_path:
+                self._reference = [(url, payload, ts_recv)]
+        elif direction == "open":
+            add_stats(self._done, self.normalizer.stats)
+            self.normalizer = self._module.normalizer(self._symbols, self.feed)
+            for ref in self._reference:  # already published once: output not repeated
+                self.normalizer.on_rest(*ref)
+            return []
+        elif direction == "close":
+            return self._disconnected(ts_recv, payload)
+        else:
+            return []
+        seen = self._seen
+        for record in out:
+            if record.symbol not in seen:
+                seen[record.symbol] = record.iid
+        return out
+
+    def take_resyncs(self) -> list[Resync]:
+        return self.normalizer.take_resyncs()
+
+    def _disconnected(self, ts: int, why: bytes | str) -> list[Record]:
+        detail = why if isinstance(why, str) else why.decode("utf-8", "replace")
+        gaps: list[Record] = [
+            Gap(
+                feed=self.feed,
+                venue=self.venue,
+                symbol=symbol,
+                iid=iid,
+                ts_recv=ts,
+                reason="disconnect",
+                since_ns=ts,
+                detail=detail[:200],
+            )
+            for symbol, iid in self._seen.items()
+        ]
+        self._seen = {}
+        return gaps

@@ -151,12 +151,13 @@ def test_rotation_by_size(tmp_path: Path) -> None:
 
 
 def test_manifest_fields(tmp_path: Path) -> None:
-    clock = FakeClock()
-    j = journal(tmp_path, clock=clock)
+    j = journal(tmp_path)
+    t = T0
     for i in range(100):
-        j.write(T0 + i * 1000, 5_000 + i, "in" if i % 3 else "out", f"x{i}")
-        if i in (10, 50):
-            clock.now += 2 * S  # flush interval passed: the write ends the frame
+        if i in (11, 51):
+            t += 2 * S  # flush interval passed: this write ends the frame first
+        j.write(t, 5_000 + i, "in" if i % 3 else "out", f"x{i}")
+        t += 1000
     j.close()
     (m,) = j.manifests
     path = tmp_path / m.key
@@ -165,7 +166,7 @@ def test_manifest_fields(tmp_path: Path) -> None:
     assert m.sha256 == hashlib.sha256(data).hexdigest()
     assert m.size == len(data) == m.readable_bytes
     assert (m.lines, m.frames) == (100, 3)
-    assert (m.first_t, m.last_t, m.first_m, m.last_m) == (T0, T0 + 99_000, 5_000, 5_099)
+    assert (m.first_t, m.last_t, m.first_m, m.last_m) == (T0, t - 1000, 5_000, 5_099)
     assert (m.env, m.feed, m.shard, m.conn, m.start_ns) == ("dev", "kraken", 3, 1, T0)
     assert m.key == "raw/dev/kraken/2024-03-01/10/3-1-1709290795000000000.jsonl.zst"
     assert (m.ssmd_version, m.schema_version) == (ssmd.__version__, SCHEMA_VERSION)
@@ -184,14 +185,15 @@ def test_flush_makes_lines_readable_while_open(tmp_path: Path) -> None:
     j.flush()
     assert [ln.payload for ln in iter_segment(pos.path)] == ["a", "b"]
     j.write(T0 + 2, 3, "in", "c")
-    clock.now += S  # due: the next write ends the frame by itself
-    j.write(T0 + 3, 4, "in", "d")
-    assert [ln.payload for ln in iter_segment(pos.path, start_line=1)] == ["b", "c", "d"]
+    j.write(T0 + S + 2, 4, "in", "d")  # a second later: this write ends the frame first
+    assert [ln.payload for ln in iter_segment(pos.path, start_line=1)] == ["b", "c"]
     assert open_segments(tmp_path, "dev", "kraken")[0].path == pos.path
     assert not verify_segment(pos.path)  # open: no manifest yet
-    j.write(T0 + 4, 5, "in", "e")
+    j.write(T0 + S + 3, 5, "in", "e")
+    j.tick(T0 + S + 4)
+    assert len(list(iter_segment(pos.path))) == 3  # neither the wall nor the clock is due
     clock.now += S
-    j.tick(T0 + 5)  # idle connection: tick flushes
+    j.tick(T0 + S + 5)  # idle connection, clock due: tick flushes
     assert len(list(iter_segment(pos.path))) == 5
     j.close()
     assert open_segments(tmp_path, "dev", "kraken") == []
@@ -295,3 +297,15 @@ def test_list_segments_filters(tmp_path: Path) -> None:
     ]
     assert list_segments(tmp_path, "dev", "other") == []
     still_open.close()
+
+
+def test_wall_clock_step_back_across_the_hour(tmp_path: Path) -> None:
+    j = journal(tmp_path, fsync_on_flush=True)
+    a = j.write(T0 + 10 * S, 1, "in", "after")  # 11:00:05
+    b = j.write(T0, 2, "in", "before")  # clock stepped back to 10:59:55
+    j.close()
+    assert a.path.parent.name == "11" and b.path.parent.name == "10"
+    assert [m.closed_by for m in j.manifests] == ["hour", "close"]
+    segs = list_segments(tmp_path, "dev", "kraken")
+    assert [s.path for s in segs] == [b.path, a.path]  # listed by start time
+    assert all(verify_segment(s.path) for s in segs)

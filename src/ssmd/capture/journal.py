@@ -2,9 +2,13 @@
 
 One `Journal` per connection. `write` is synchronous and cheap (one bytes format into
 a buffer); every 64 KiB the buffer goes through a streaming zstd compressor into the
-segment file, and at least every `flush_interval_s` the zstd *frame* is ended, so the
+segment file, and the zstd *frame* is ended once `flush_interval_s` has passed, so the
 file is a sequence of complete frames plus at most one partial frame: a kill -9 loses
 only what was still in this process's buffer, and every file stays readable.
+
+The flush deadline is checked on the hot path against the frame's ts_recv (one compare
+shared with rotation, no clock call); `tick()`, called by the owner's timer, is the
+backstop on the monotonic clock for idle connections and wall-clock steps.
 
 Segments rotate by age (`rotate_ns`), by compressed size (`rotate_bytes`, checked each
 time output reaches the file, so a segment may pass it by about one zstd block), and
@@ -135,7 +139,8 @@ class Journal:
         self._deadline = _NEVER
         self._floor = 0
         self._n = self._n_framed = 0
-        self._flush_due = 0
+        self._rotate_at = _NEVER
+        self._flushed_mono = 0
         self._closed = False
         self._failed: JournalError | None = None
         self.manifests: list[Manifest] = []
@@ -157,7 +162,7 @@ class Journal:
         except KeyError:
             raise ValueError(f"direction must be one of {DIRECTIONS}, not {direction!r}") from None
         if ts_recv_ns >= self._deadline or ts_recv_ns < self._floor:
-            self._roll(ts_recv_ns, mono_ns)
+            self._due(ts_recv_ns, mono_ns)  # no segment, time to rotate, or to flush
         kind = type(payload)
         try:
             if url:
@@ -170,7 +175,7 @@ class Journal:
         self._n = n + 1
         self._last_t, self._last_m = ts_recv_ns, mono_ns
         path = self._path
-        if len(self._buf) >= CHUNK or self._clock() >= self._flush_due:
+        if len(self._buf) >= CHUNK:
             self._spill()  # may seal the segment (size): `path` is where the line went
         return _tuple_new(SegmentPos, (path, n))  # skips NamedTuple's slow __new__
 
@@ -178,19 +183,23 @@ class Journal:
 
     def flush(self) -> None:
         """End the current zstd frame: everything written so far is readable on disk."""
+        if self._failed is not None:
+            raise self._failed
         if self._path is not None and self._n > self._n_framed:
-            self._end_frame()
+            self._end_frame(self._last_t)
             self._check_size()
 
     def tick(self, now_ns: int | None = None) -> None:
         """Call from a timer (≤ flush interval): flushes an idle connection's tail and
         closes its segment once its time is up, so quiet feeds still ship."""
+        if self._failed is not None:
+            raise self._failed
         if self._path is None:
             return
         now = time.time_ns() if now_ns is None else now_ns
-        if now >= self._deadline or now < self._floor:
+        if now >= self._rotate_at or now < self._floor:
             self._seal(self._why(now))
-        elif self._clock() >= self._flush_due:
+        elif now >= self._deadline or self._clock() - self._flushed_mono >= self._flush_every:
             self.flush()
 
     def close(self) -> None:
@@ -222,6 +231,20 @@ class Journal:
         self.close()
 
     # -- segments ---------------------------------------------------------------------
+
+    def _due(self, t: int, m: int) -> None:
+        """Slow path of `write`: flush when ts_recv passed the frame's deadline (tick()
+        is the monotonic backstop), then open or rotate the segment if needed."""
+        if self._failed is not None:
+            raise self._failed
+        if self._path is not None and self._rotate_at > t >= self._floor:
+            if self._n > self._n_framed:
+                self._end_frame(t)
+                self._check_size()
+            else:
+                self._deadline = min(self._rotate_at, t + self._flush_every)
+        if self._path is None or t >= self._rotate_at or t < self._floor:
+            self._roll(t, m)
 
     def _roll(self, t: int, m: int) -> None:
         if self._failed is not None:
@@ -262,14 +285,15 @@ class Journal:
         self._sha = hashlib.sha256()
         self._cobj = self._cctx.compressobj()
         self._floor = start - start % HOUR_NS
-        self._deadline = min(start + self._rotate_ns, self._floor + HOUR_NS)
-        self._flush_due = self._clock() + self._flush_every
+        self._rotate_at = min(start + self._rotate_ns, self._floor + HOUR_NS)
+        self._deadline = min(self._rotate_at, t + self._flush_every)
+        self._flushed_mono = self._clock()
 
     def _seal(self, reason: str) -> None:
         assert self._path is not None
         path = self._path
         if self._n > self._n_framed:
-            self._end_frame()
+            self._end_frame(self._last_t)
         try:
             os.fsync(self._fd)
         except OSError as e:
@@ -310,20 +334,17 @@ class Journal:
     # -- bytes ------------------------------------------------------------------------
 
     def _spill(self) -> None:
-        if self._clock() >= self._flush_due:
-            self._end_frame()
-        else:
-            data = self._cobj.compress(self._buf)
-            self._buf.clear()
-            if data:
-                self._out(data)
+        data = self._cobj.compress(self._buf)
+        self._buf.clear()
+        if data:
+            self._out(data)
         self._check_size()
 
     def _check_size(self) -> None:
         if self._size >= self._rotate_bytes:
             self._seal("size")
 
-    def _end_frame(self) -> None:
+    def _end_frame(self, t: int) -> None:
         data = self._cobj.compress(self._buf) + self._cobj.flush()
         self._buf.clear()
         self._out(data)
@@ -335,7 +356,8 @@ class Journal:
         self._cobj = self._cctx.compressobj()
         self._frames += 1
         self._n_framed = self._n
-        self._flush_due = self._clock() + self._flush_every
+        self._flushed_mono = self._clock()
+        self._deadline = min(self._rotate_at, t + self._flush_every)
 
     def _out(self, data: bytes) -> None:
         view = memoryview(data)

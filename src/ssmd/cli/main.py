@@ -30,7 +30,7 @@ GROUPS = {
     "streams": "ssmd.cli.streams",
     "shard": "ssmd.cli.shard",
 }
-TOP_LEVEL = ("ssmd.cli.stack", "ssmd.cli.replay")
+TOP_LEVEL = ("ssmd.cli.stack", "ssmd.cli.replay", "ssmd.cli.connector")
 # Modules that add commands to a group defined elsewhere (imported for their side effect).
 EXTENSIONS = ("ssmd.cli.env_store",)
 

@@ -1,0 +1,389 @@
+"""One capture process: a feed's shard, from venue sockets to the journal and JetStream.
+
+    venue ──frames──► Link (journal first) ──records──► Outbox ──acked──► JetStream
+                        ▲  resync decisions: resubscribe / REST snapshot / reconnect
+
+Start-up refuses when the definition and the streams disagree (`bus.provision`). The
+shard's instruments come from the definition by rendezvous hashing (`capture.shard`) and
+are split into connections within the venue's per-connection limit. The connector
+watches the spec KV bucket and adds or drops instruments without a restart (hot reload),
+touching no other instrument's connection. On SIGTERM it stops reading, derives and
+publishes everything journaled, waits for the acks and seals the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nats.js.kv import KeyValue
+
+from ssmd import spec
+from ssmd.bus.connection import connect as connect_bus
+from ssmd.bus.message import record_message
+from ssmd.bus.msgid import record_type, seq_scope
+from ssmd.bus.provision import ensure_streams
+from ssmd.bus.publisher import Publisher
+from ssmd.bus.subjects import SPEC_KEY, spec_bucket
+from ssmd.capture import shard as sharding
+from ssmd.capture.clock import ClockMonitor
+from ssmd.capture.derive import Deriver
+from ssmd.capture.journal import Journal
+from ssmd.capture.journal_read import seal_orphans
+from ssmd.capture.link import Link
+from ssmd.capture.outbox import Message, Outbox
+from ssmd.capture.rest import RestError, RestFetcher
+from ssmd.capture.session import Session, SessionConfig, Wire
+from ssmd.model.records import Gap, Record
+from ssmd.ops.status import StatusPublisher
+from ssmd.spec import Environment
+from ssmd.venues.base import Resync, SymbolInfo
+from ssmd.venues.registry import venue_info, venue_module
+
+log = logging.getLogger("ssmd.connector")
+
+
+@dataclass(frozen=True)
+class Options:
+    data_dir: Path
+    nats_url: str
+    ws_url: str | None = None
+    """Override the venue's WebSocket URL (the replay server, a proxy)."""
+    rest_url: str | None = None
+    """Override the venue's REST base URL (same reasons)."""
+    status_interval: float = 2.0
+    outbox_limit: int = 50_000
+    window: int = 8192
+    drain_timeout: float = 30.0
+
+
+class Connector:
+    def __init__(
+        self,
+        env: Environment,
+        feed: str,
+        shard: int = 0,
+        shards: int | None = None,
+        options: Options | None = None,
+        symbols: Mapping[str, SymbolInfo] | None = None,
+    ) -> None:
+        if feed not in env.feeds:
+            raise ValueError(f"no feed {feed!r} in environment {env.metadata.name}")
+        self.env = env
+        self.env_name = env.metadata.name
+        self.feed_name = feed
+        self.feed = env.feeds[feed]
+        self.shard = shard
+        self.shards = shards or self.feed.shards
+        assert options is not None, "Options are required"
+        self.options = options
+        self.symbols = symbols
+        self.info = venue_info(self.feed.venue)
+        self.module = venue_module(self.feed.venue)
+        self.per_connection = (
+            self.feed.max_instruments_per_connection or self.info.max_instruments_per_connection
+        )
+        self.scope = seq_scope(self.feed.venue)
+        self.links: list[Link] = []
+        self.records = Counter[str]()
+        self.last_gap: dict[str, Any] = {}
+        self.clock = ClockMonitor(feed)
+        self.fetcher = RestFetcher(base_url=options.rest_url or self.info.rest_url)
+        self.outbox: Outbox | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._sessions: list[asyncio.Task[None]] = []
+        self._fatal: asyncio.Future[BaseException] | None = None
+
+    # -- what this shard captures ---------------------------------------------------------
+
+    def my_symbols(self, env: Environment) -> list[str]:
+        feed = env.feeds.get(self.feed_name)
+        if feed is None or not feed.enabled:
+            return []
+        return sharding.assign(feed.instruments, self.shards, feed=self.feed_name)[self.shard]
+
+    # -- the run ----------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Capture until `stop` is set; raise on a fatal error (journal I/O, bad streams)."""
+        loop = asyncio.get_running_loop()
+        self._fatal = loop.create_future()
+        opts = self.options
+        nc = await connect_bus(opts.nats_url, name=f"ssmd-connector-{self.feed_name}")
+        try:
+            await ensure_streams(nc.jetstream(), self.env)
+            publisher = await Publisher(opts.nats_url, window=opts.window).start()
+            self.outbox = Outbox(publisher, opts.outbox_limit)
+            sealed = seal_orphans(opts.data_dir, self.env_name, self.feed_name, self.shard)
+            if sealed:
+                log.warning("sealed %d segment(s) left open by a previous run", len(sealed))
+            connections = sharding.split(self.my_symbols(self.env), self.per_connection)
+            for symbols in connections:
+                self._open_link(symbols)
+            self._spawn(self.outbox.run())
+            self._spawn(self._catch_up_loop())
+            self._spawn(self._tick_loop())
+            self._spawn(self._watch_spec(nc))
+            status = StatusPublisher(
+                nc,
+                self.env_name,
+                "connector",
+                feed=self.feed_name,
+                shard=self.shard,
+                interval=opts.status_interval,
+                collect=self.status,
+            )
+            self._spawn(status.run())
+            stopped = loop.create_task(stop.wait())
+            await asyncio.wait({stopped, self._fatal}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            status.stop()
+            await self._shutdown(publisher)
+            if self._fatal.done():
+                raise self._fatal.result()
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await nc.close()
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled() or task.exception() is None:
+            return
+        if self._fatal is not None and not self._fatal.done():
+            self._fatal.set_result(task.exception())
+
+    def _open_link(self, symbols: list[str]) -> Link:
+        opts = self.options
+        journal_spec = self.env.storage.journal
+        index = len(self.links)
+        journal = Journal(
+            opts.data_dir,
+            self.env_name,
+            self.feed_name,
+            self.shard,
+            index,
+            rotate_ns=journal_spec.rotate_every,
+            rotate_bytes=journal_spec.rotate_size,
+            flush_interval_s=journal_spec.flush_every / 1e9,
+            level=journal_spec.compression_level,
+        )
+        deriver = Deriver(self.feed.venue, self.feed_name, self.symbols)
+        link = Link(index, journal, deriver, self._sink)
+        channels = self.feed.channels or list(self.info.channels)
+        wire = Wire.from_module(self.module, channels, self.feed.depth or None)
+        config = SessionConfig(
+            url=opts.ws_url or self.info.ws_url,
+            name=f"c{index}",
+            heartbeat_every=self.info.heartbeat_interval_s or None,
+        )
+        link.session = Session(
+            config,
+            wire,
+            symbols,
+            on_frame=link.on_frame,
+            on_out=link.on_out,
+            on_event=link.on_event,
+        )
+        self.links.append(link)
+        self._sessions.append(self._spawn(link.session.run()))
+        return link
+
+    # -- records out ------------------------------------------------------------------------
+
+    def _sink(self, link: Link, records: list[Record]) -> None:
+        outbox = self.outbox
+        assert outbox is not None
+        if records:
+            env, scope, clock = self.env_name, self.scope, self.clock
+            messages = []
+            for record in records:
+                messages.append(Message(*record_message(env, record, scope)))
+                self.records[record_type(record)] += 1
+                if record.ts_event:
+                    clock.observe(record.ts_recv, record.ts_event)
+                if isinstance(record, Gap):
+                    self.last_gap = {
+                        "symbol": record.symbol,
+                        "reason": record.reason,
+                        "ts": record.ts_recv,
+                        "detail": record.detail,
+                    }
+            outbox.put(messages)
+            if outbox.room <= 0:
+                for each in self.links:
+                    each.live = False
+        for resync in link.deriver.take_resyncs():
+            self._resync(link, resync)
+
+    def _resync(self, link: Link, resync: Resync) -> None:
+        session = link.session
+        assert session is not None
+        log.info("resync %s %s: %s", resync.action, ",".join(resync.venue_symbols), resync.reason)
+        if resync.action == "reconnect":
+            session.reconnect(resync.reason)
+        elif resync.action == "resubscribe":
+            if resync.frames and session.connected:
+                for frame in resync.frames:
+                    session.send(frame)
+            else:
+                session.resubscribe(list(resync.venue_symbols))
+        else:
+            for symbol in resync.venue_symbols:
+                self._spawn(self._fetch_snapshot(link, symbol))
+
+    async def _fetch_snapshot(self, link: Link, symbol: str) -> None:
+        url = self.module.snapshot_url(symbol, self.feed.depth or None)
+        if url is None:
+            return
+        if self.options.rest_url:
+            url = url.replace(self.info.rest_url, self.options.rest_url.rstrip("/"), 1)
+        try:
+            response = await self.fetcher.get(url)
+        except RestError as exc:
+            log.warning("snapshot %s failed: %s; resubscribing", symbol, exc)
+            assert link.session is not None
+            link.session.resubscribe([symbol])
+            return
+        link.on_rest(response.url, response.body, response.ts_recv_ns, response.mono_ns)
+
+    # -- background loops ----------------------------------------------------------------
+
+    async def _catch_up_loop(self) -> None:
+        """Derive from the journal what the outbox had no room for, once it has room."""
+        outbox = self.outbox
+        assert outbox is not None
+        while True:
+            lagging = [link for link in self.links if not link.live]
+            if not lagging or outbox.room < outbox.limit // 2:
+                await asyncio.sleep(0.02)
+                continue
+            for link in lagging:
+                link.catch_up(max(1, min(outbox.room, 5000)))
+            await asyncio.sleep(0)
+
+    async def _tick_loop(self) -> None:
+        """Journal flushes and time-based rotation for quiet connections; clock samples."""
+        every = min(0.5, self.env.storage.journal.flush_every / 2e9)
+        last_sample = 0.0
+        while True:
+            await asyncio.sleep(every)
+            for link in self.links:
+                link.journal.tick()
+            now = time.monotonic()
+            if now - last_sample >= 5:
+                self.clock.sample()
+                last_sample = now
+
+    async def _watch_spec(self, nc: Any) -> None:
+        """Hot reload: apply instrument changes of newly applied definitions."""
+        js = nc.jetstream()
+        kv: KeyValue | None = None
+        while kv is None:
+            try:
+                kv = await js.key_value(spec_bucket(self.env_name))
+            except Exception:
+                await asyncio.sleep(1)
+        watcher = await kv.watch(SPEC_KEY)
+        async for entry in watcher:
+            if entry is None or entry.value is None:
+                continue
+            try:
+                env = spec.from_json(entry.value)
+            except spec.InvalidSpec as exc:
+                log.error("ignoring an invalid applied definition: %s", exc)
+                continue
+            self.reload(env)
+
+    def reload(self, env: Environment) -> None:
+        """Subscribe added instruments and drop removed ones; others stay untouched."""
+        wanted = set(self.my_symbols(env))
+        current = [list(link.session.symbols) if link.session else [] for link in self.links]
+        held = {s for conn in current for s in conn}
+        added = [s for s in self.my_symbols(env) if s not in held]
+        removed = sorted(held - wanted)
+        if not added and not removed:
+            return
+        log.info("hot reload: +%d -%d instruments", len(added), len(removed))
+        placed = sharding.place(current, added, removed, self.per_connection)
+        for index, symbols in enumerate(placed):
+            if index >= len(self.links):
+                self._open_link(symbols)
+                continue
+            session = self.links[index].session
+            assert session is not None
+            before = set(current[index])
+            gone = [s for s in current[index] if s not in symbols]
+            new = [s for s in symbols if s not in before]
+            if gone:
+                session.unsubscribe(gone)
+            if new:
+                session.subscribe(new)
+        self.env = env
+
+    # -- stopping -------------------------------------------------------------------------
+
+    async def _shutdown(self, publisher: Publisher) -> None:
+        for link in self.links:
+            if link.session is not None:
+                link.session.stop()
+        for task in self._sessions:
+            with contextlib.suppress(BaseException):
+                await task
+        outbox = self.outbox
+        assert outbox is not None
+        deadline = time.monotonic() + self.options.drain_timeout
+        try:
+            while time.monotonic() < deadline:
+                lagging = [link for link in self.links if not link.live]
+                for link in lagging:
+                    if outbox.room > 0:
+                        link.catch_up(outbox.room)
+                if not lagging and not outbox.pending:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            for link in self.links:
+                link.journal.close()
+            await publisher.close(drain=1.0)
+        if outbox.pending:
+            log.error("stopped with %d records not acked (they are in the journal)", outbox.pending)
+
+    # -- status ---------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        outbox = self.outbox
+        return {
+            "venue": self.feed.venue,
+            "connections": [
+                {
+                    "index": link.index,
+                    "state": link.session.state if link.session else "none",
+                    "symbols": len(link.session.symbols) if link.session else 0,
+                    "frames_in": link.frames_in,
+                    "live": link.live,
+                    "last_error": link.session.stats.last_error if link.session else "",
+                }
+                for link in self.links
+            ],
+            "frames_in": sum(link.frames_in for link in self.links),
+            "records": dict(self.records),
+            "acked": outbox.acked if outbox else 0,
+            "pending": outbox.pending if outbox else 0,
+            "duplicates": outbox.duplicates if outbox else 0,
+            "last_gap": self.last_gap,
+            "clock": self.clock.status(),
+        }

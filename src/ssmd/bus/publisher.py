@@ -21,7 +21,7 @@ Contract with the caller (the connector):
   publisher reconnects in the background. When `state == "connected"` again the caller
   replays from its journal starting right after `watermark`; the next position must be
   > watermark. Records that were stored but whose ack was lost are deduplicated by their
-  Msg-Id *if* the replay happens within the stream's duplicate window (docs/nats.md).
+  Msg-Id *if* the replay happens within the stream's duplicate window (docs/wire-formats.md, NATS).
 """
 
 from __future__ import annotations

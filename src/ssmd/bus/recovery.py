@@ -5,7 +5,7 @@ a longer outage (or a connector restart) could then store a second copy of a rec
 ack was lost. Such records are among the last `window` messages each publisher had in
 flight when the outage began; nobody publishes during an outage, so they are in the
 stream's tail. Reading the Msg-Ids of that tail and skipping them makes the replay exact
-whatever the outage length (docs/nats.md, "exactly once").
+whatever the outage length (docs/wire-formats.md, NATS, "Exactly once").
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ Rules, first match wins (`feed:type:symbol:` prefix always):
 
 Known limit of rule 3: two distinct events with identical content, `ts_event` included,
 inside one duplicate window get one id and the second is dropped. Venue timestamps make
-this rare; records with `ts_event == 0` and no seq are the ones at risk (docs/wire-formats.md, NATS).
+this rare; records with `ts_event == 0` and no seq are the ones at risk
+(docs/wire-formats.md, NATS).
 """
 
 from __future__ import annotations

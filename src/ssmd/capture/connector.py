@@ -93,6 +93,7 @@ class Connector:
         self.scope = seq_scope(self.feed.venue)
         self.links: list[Link] = []
         self.records = Counter[str]()
+        self.records_by_symbol = Counter[str]()
         self.last_gap: dict[str, Any] = {}
         self.clock = ClockMonitor(feed)
         self.fetcher = RestFetcher(base_url=options.rest_url or self.info.rest_url)
@@ -213,6 +214,7 @@ class Connector:
             for record in records:
                 messages.append(Message(*record_message(env, record, scope)))
                 self.records[record_type(record)] += 1
+                self.records_by_symbol[record.symbol] += 1
                 if record.ts_event:
                     clock.observe(record.ts_recv, record.ts_event)
                 if isinstance(record, Gap):

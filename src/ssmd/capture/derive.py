@@ -12,10 +12,12 @@ connection had produced records for.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import fields
+from pathlib import Path
 from urllib.parse import urlsplit
 
+from ssmd.capture.journal_read import iter_segment, list_segments
 from ssmd.model.records import Gap, Record
 from ssmd.venues.base import IntegrityStats, Normalizer, Resync, SymbolInfo
 from ssmd.venues.registry import venue_info, venue_module
@@ -102,3 +104,24 @@ class Deriver:
         ]
         self._seen = {}
         return gaps
+
+
+def derive_journal(
+    root: Path,
+    env: str,
+    feed: str,
+    venue: str,
+    *,
+    shard: int | None = None,
+    symbols: Mapping[str, SymbolInfo] | None = None,
+) -> Iterator[Record]:
+    """Every record a feed's journal yields, connection by connection (what the live
+    connector published, re-derived offline: the reprocessor's and the tests' source)."""
+    by_conn: dict[tuple[int, int], list[Path]] = {}
+    for seg in list_segments(root, env, feed, shard=shard):
+        by_conn.setdefault((seg.shard, seg.conn), []).append(seg.path)
+    for paths in by_conn.values():
+        deriver = Deriver(venue, feed, symbols)
+        for path in paths:
+            for line in iter_segment(path):
+                yield from deriver.line(line.d, line.payload, line.t, line.url)

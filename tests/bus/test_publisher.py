@@ -149,3 +149,28 @@ def test_protocol_breaking_input_is_refused_and_closed_publisher_says_so(nats_ur
             await pub.publish(*wire(trade(2)))
 
     run(go())
+
+
+def test_error_ack_is_reported_with_the_servers_words(nats_url: str) -> None:
+    """A stream full with discard=new answers {"error": ...}: an outage, not a lost record."""
+    import nats
+    from nats.js.api import DiscardPolicy, StreamConfig
+
+    async def go() -> Publisher:
+        nc = await nats.connect(nats_url)
+        await nc.jetstream().add_stream(
+            StreamConfig(name="TINY", subjects=["tiny.>"], max_msgs=2, discard=DiscardPolicy.NEW)
+        )
+        await nc.close()
+        pub = await Publisher(nats_url, reconnect_wait=(5, 5)).start()
+        for i in range(1, 4):
+            await pub.publish("tiny.x", b"{}", f"id{i}", i)
+        with pytest.raises(PublishRejected):
+            await pub.flush()
+        await pub.close()
+        return pub
+
+    pub = run(go())
+    assert pub.watermark == 2
+    assert "JetStream refused position 3" in str(pub.error)
+    assert "maximum messages exceeded" in str(pub.error)

@@ -30,6 +30,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +45,10 @@ AckCallback = Callable[[int, bool], None]
 StateCallback = Callable[[State, BaseException | None], None]
 
 _CRLF = b"\r\n"
+# A complete plain ack on our one subscription (sid 1); anything else takes the full parser.
+_PLAIN_ACK = re.compile(
+    rb'MSG [^ ]+\.(\d+) 1 \d+\r\n\{"stream":"[^"]*","seq":\d+(,"duplicate": ?true)?\}\r\n'
+)
 _HDR_FIXED = len(b"NATS/1.0\r\nNats-Msg-Id: \r\n\r\n")
 
 
@@ -484,8 +489,13 @@ class Publisher:
         buf = self._rbuf + data if self._rbuf else data
         pos, end = 0, len(buf)
         before = self.watermark
+        fast = _PLAIN_ACK.match
         while True:
             need = self._need
+            if need < 0 and (m := fast(buf, pos)) is not None:  # the common case, whole
+                self._ack(int(m[1]), m[2] is not None)
+                pos = m.end()
+                continue
             if need >= 0:
                 stop = pos + need
                 if stop + 2 > end:

@@ -210,6 +210,7 @@ def test_start_without_waiting_while_nats_is_down(own_nats: NatsServer) -> None:
 
     pub = run(go())
     assert (pub.watermark, pub.stats.acked, pub.state) == (1, 1, "closed")
+    assert (pub.stats.outages, pub.stats.reconnects) == (0, 0)
 
 
 def test_tail_msg_ids_guard_a_replay_past_the_duplicate_window(nats_url: str) -> None:

@@ -395,7 +395,8 @@ class Publisher:
         while self._state != "closed":
             try:
                 await self._connect_once()
-                self.stats.reconnects += 1
+                if self.stats.outages:  # not the first connection of start(wait=False)
+                    self.stats.reconnects += 1
                 return
             except BusUnreachable as exc:
                 self.last_attempt_error = exc

@@ -11,7 +11,8 @@ sizes so zstd sees realistic entropy). Measured on the same bytes, best of R run
 * bare zstd: `zstandard` streaming compression (same level, 64 KiB chunks) of the exact
   journal lines, already encoded — the compression floor;
 * zstd CLI: `zstd -3` on a file of the same lines (another process: wall time);
-* plain write: the same uncompressed lines to a file with os.write in 64 KiB chunks.
+* plain write: the same uncompressed lines to a file with os.write in 64 KiB chunks;
+* read back: `iter_segment` over the journal's segment (decompress + decode every line).
 
 The last line is one JSON object with the figures and ratios.
 """
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import zstandard
 
-from ssmd.capture.journal import Journal, encode_line
+from ssmd.capture.journal import Journal, encode_line, iter_segment, list_segments
 
 TARGET = 300_000
 T0 = 1_709_290_800 * 10**9
@@ -90,6 +91,17 @@ def bench_journal(name: str, root: Path, payloads: list, repeat: int) -> tuple[f
     return timed(name, run, repeat), size
 
 
+def bench_read(root: Path, repeat: int) -> float:
+    """Reading back (what replay and the reprocessor pay): decompress + decode lines."""
+    (seg,) = list_segments(root, "bench", "f")
+
+    def run() -> None:
+        for _ in iter_segment(seg.path):
+            pass
+
+    return timed("read", run, repeat)
+
+
 def bench_zstd(data: bytes, repeat: int) -> float:
     def run() -> None:
         cobj = zstandard.ZstdCompressor(level=3, write_checksum=True).compressobj()
@@ -135,6 +147,7 @@ def main() -> None:
         base = Path(tmp)
         t_str, size = bench_journal("str", base / "j", text, repeat)
         t_bytes, _ = bench_journal("bytes", base / "j", raw, repeat)
+        t_read = bench_read(base / "j", repeat)
         t_zstd = bench_zstd(data, repeat)
         lines = base / "lines.jsonl"
         t_plain = bench_plain(lines, data, repeat)
@@ -148,6 +161,8 @@ def main() -> None:
         "lines_per_s_bytes": round(n / t_bytes),
         "lines_per_cpu_s": round(cpu_rate),
         "lines_per_cpu_s_bytes": round(n / CPU["bytes"]),
+        "read_lines_per_s": round(n / t_read),
+        "read_lines_per_cpu_s": round(n / CPU["read"]),
         "mb_per_s": round(len(data) / t_str / 1e6, 1),
         "compression_ratio": round(len(data) / size, 2),
         "bare_zstd_lines_per_s": round(n / t_zstd),
@@ -165,6 +180,7 @@ def main() -> None:
         rows = [
             ("journal (str)", out["lines_per_s"], out["lines_per_cpu_s"]),
             ("journal (bytes)", out["lines_per_s_bytes"], out["lines_per_cpu_s_bytes"]),
+            ("read back (iter_segment)", out["read_lines_per_s"], out["read_lines_per_cpu_s"]),
             ("bare zstd -3 (zstandard)", out["bare_zstd_lines_per_s"], zstd_cpu),
             ("zstd CLI -3", out["zstd_cli_lines_per_s"], None),
             ("plain file write", out["plain_write_lines_per_s"], None),

@@ -143,6 +143,7 @@ class _Any(msgspec.Struct):
 
 
 _fast = msgspec.json.Decoder(_Fast)
+_tuple_new = tuple.__new__
 _any = msgspec.json.Decoder(_Any)
 
 
@@ -157,7 +158,7 @@ def decode_line(line: bytes | str) -> JournalLine:
         payload = bytes(a.p).decode() if len(a.p) else a.b
     if payload is None:
         raise msgspec.ValidationError("journal line has neither `p` nor `b`")
-    return JournalLine(r.t, r.m, r.c, r.d, payload, r.u)
+    return _tuple_new(JournalLine, (r.t, r.m, r.c, r.d, payload, r.u))  # NamedTuple() is slow
 
 
 def iter_lines(lines: Iterable[str | bytes]) -> Iterator[JournalLine]:

@@ -32,11 +32,12 @@ from ssmd.bus.msgid import record_type, seq_scope
 from ssmd.bus.provision import ensure_streams
 from ssmd.bus.publisher import Publisher
 from ssmd.bus.subjects import SPEC_KEY, spec_bucket
+from ssmd.capture import checkpoint
 from ssmd.capture import shard as sharding
 from ssmd.capture.clock import ClockMonitor
 from ssmd.capture.derive import Deriver
-from ssmd.capture.journal import Journal
-from ssmd.capture.journal_read import seal_orphans
+from ssmd.capture.journal import Journal, SegmentPos
+from ssmd.capture.journal_read import iter_segment, list_segments, seal_orphans
 from ssmd.capture.link import Link
 from ssmd.capture.outbox import Message, Outbox
 from ssmd.capture.rest import RestError, RestFetcher
@@ -101,6 +102,8 @@ class Connector:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sessions: list[asyncio.Task[None]] = []
         self._fatal: asyncio.Future[BaseException] | None = None
+        self._acked: dict[int, SegmentPos] = {}
+        self._saved: dict[int, checkpoint.Mark] = {}
 
     # -- what this shard captures ---------------------------------------------------------
 
@@ -121,14 +124,15 @@ class Connector:
         try:
             await ensure_streams(nc.jetstream(), self.env)
             publisher = await Publisher(opts.nats_url, window=opts.window).start()
-            self.outbox = Outbox(publisher, opts.outbox_limit)
+            self.outbox = Outbox(publisher, opts.outbox_limit, self._acked_one)
+            self._spawn(self.outbox.run())
             sealed = seal_orphans(opts.data_dir, self.env_name, self.feed_name, self.shard)
             if sealed:
                 log.warning("sealed %d segment(s) left open by a previous run", len(sealed))
+            await self._recover()
             connections = sharding.split(self.my_symbols(self.env), self.per_connection)
             for symbols in connections:
                 self._open_link(symbols)
-            self._spawn(self.outbox.run())
             self._spawn(self._catch_up_loop())
             self._spawn(self._tick_loop())
             self._spawn(self._watch_spec(nc))
@@ -211,8 +215,9 @@ class Connector:
         if records:
             env, scope, clock = self.env_name, self.scope, self.clock
             messages = []
+            origin = (link.index, link.derived)
             for record in records:
-                messages.append(Message(*record_message(env, record, scope)))
+                messages.append(Message(*record_message(env, record, scope), *origin))
                 self.records[record_type(record)] += 1
                 self.records_by_symbol[record.symbol] += 1
                 if record.ts_event:
@@ -262,6 +267,68 @@ class Connector:
             return
         link.on_rest(response.url, response.body, response.ts_recv_ns, response.mono_ns)
 
+    # -- crash safety ---------------------------------------------------------------------
+
+    @property
+    def _checkpoint_path(self) -> Path:
+        return checkpoint.checkpoint_path(
+            self.options.data_dir, self.env_name, self.feed_name, self.shard
+        )
+
+    def _acked_one(self, message: Message) -> None:
+        if message.origin is not None:
+            self._acked[message.link] = message.origin
+
+    def _save_checkpoint(self) -> None:
+        root = self.options.data_dir
+        marks = {}
+        for link in self.links:
+            if link.opened is None:
+                continue
+            acked = self._acked.get(link.index)
+            marks[link.index] = checkpoint.Mark(
+                open_key=str(link.opened.path.relative_to(root)),
+                open_line=link.opened.line,
+                acked_key=str(acked.path.relative_to(root)) if acked else "",
+                acked_line=acked.line if acked else -1,
+            )
+        if marks and marks != self._saved:
+            checkpoint.save(self._checkpoint_path, checkpoint.Checkpoint(links=marks))
+            self._saved = marks
+
+    async def _recover(self) -> None:
+        """After a crash: publish what the previous run journaled but never got acked."""
+        found = checkpoint.load(self._checkpoint_path)
+        if found is None:
+            return
+        root, outbox = self.options.data_dir, self.outbox
+        assert outbox is not None
+        segments = list_segments(root, self.env_name, self.feed_name, shard=self.shard)
+        republished = 0
+        for index, mark in found.links.items():
+            paths = [s.path for s in segments if s.conn == index]
+            start = paths.index(root / mark.open_key)
+            acked = (
+                (paths.index(root / mark.acked_key), mark.acked_line)
+                if mark.acked_key
+                else (-1, -1)
+            )
+            deriver = Deriver(self.feed.venue, self.feed_name, self.symbols)
+            for i in range(start, len(paths)):
+                first = mark.open_line if i == start else 0
+                for n, line in enumerate(iter_segment(paths[i], start_line=first), start=first):
+                    records = deriver.line(line.d, line.payload, line.t, line.url)
+                    if records and (i, n) > acked:
+                        outbox.put(
+                            Message(*record_message(self.env_name, r, self.scope)) for r in records
+                        )
+                        republished += len(records)
+                        while outbox.room <= 0:
+                            await asyncio.sleep(0.01)
+        await outbox.drained()
+        checkpoint.clear(self._checkpoint_path)
+        log.warning("recovered %d record(s) journaled but not acked before a crash", republished)
+
     # -- background loops ----------------------------------------------------------------
 
     async def _catch_up_loop(self) -> None:
@@ -285,6 +352,7 @@ class Connector:
             await asyncio.sleep(every)
             for link in self.links:
                 link.journal.tick()
+            self._save_checkpoint()
             now = time.monotonic()
             if now - last_sample >= 5:
                 self.clock.sample()
@@ -362,7 +430,10 @@ class Connector:
                 link.journal.close()
             await publisher.close(drain=1.0)
         if outbox.pending:
+            self._save_checkpoint()
             log.error("stopped with %d records not acked (they are in the journal)", outbox.pending)
+        else:
+            checkpoint.clear(self._checkpoint_path)
 
     # -- status ---------------------------------------------------------------------------
 

@@ -35,6 +35,8 @@ class Link:
         """The newest journal line written."""
         self.derived: SegmentPos | None = None
         """The newest journal line derived."""
+        self.opened: SegmentPos | None = None
+        """The `open` line of the current venue connection (derivation restarts there)."""
         self.frames_in = 0
 
     # -- session callbacks (journal first, then derive if live) ------------------------
@@ -58,6 +60,8 @@ class Link:
     def _line(self, ts: int, mono: int, kind: str, payload: bytes | str, url: str = "") -> None:
         pos = self.journal.write(ts, mono, kind, payload, url)  # type: ignore[arg-type]
         self.head = pos
+        if kind == "open":
+            self.opened = pos
         if self.live:
             self.derived = pos
             self.sink(self, self.deriver.line(kind, payload, ts, url))

@@ -12,22 +12,33 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from ssmd.bus.publisher import Publisher, Unavailable
+from ssmd.capture.journal import SegmentPos
 
 
 class Message(NamedTuple):
     subject: str
     payload: bytes
     msg_id: str
+    link: int = 0
+    """The connection whose journal line it was derived from…"""
+    origin: SegmentPos | None = None
+    """…and that line (for the crash checkpoint)."""
 
 
 class Outbox:
-    def __init__(self, publisher: Publisher, limit: int = 50_000) -> None:
+    def __init__(
+        self,
+        publisher: Publisher,
+        limit: int = 50_000,
+        on_acked: Callable[[Message], None] | None = None,
+    ) -> None:
         self.publisher = publisher
         self.limit = limit
+        self.on_acked = on_acked
         self.queue: deque[Message] = deque()
         self.unacked: deque[tuple[int, Message]] = deque()
         self.acked = 0
@@ -87,9 +98,12 @@ class Outbox:
 
     def _on_ack(self, position: int, duplicate: bool) -> None:
         unacked = self.unacked
+        hook = self.on_acked
         while unacked and unacked[0][0] <= position:
-            unacked.popleft()
+            _, message = unacked.popleft()
             self.acked += 1
+            if hook is not None:
+                hook(message)
         if duplicate:
             self.duplicates += 1
         if not unacked and not self.queue:

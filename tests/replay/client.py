@@ -36,7 +36,8 @@ class Collector(WSListener):
 async def collect(
     url: str, send: list[str] | tuple[str, ...] = (), n: int = 0, timeout: float = 10.0
 ) -> Collector:
-    """Connect, send `send`, wait for `n` text frames (or the close), disconnect."""
+    """Connect, send `send`, wait for `n` text frames (or the close), disconnect.
+    With n=0, listen for `timeout` seconds and return what arrived."""
     transport, client = await ws_connect(Collector, url)
     assert isinstance(client, Collector)
     client.want = n
@@ -44,6 +45,9 @@ async def collect(
         transport.send(WSMsgType.TEXT, msg.encode())
     try:
         await asyncio.wait_for(client.enough.wait(), timeout)
+    except TimeoutError:
+        if n:
+            raise
     finally:
         transport.disconnect()
         await transport.wait_disconnected()

@@ -238,7 +238,10 @@ class RecordedSession:
         kind = msg.get("event") or msg.get("method") or msg.get("type")
         return Reply(start=kind == "subscribe")
 
-    def take(self, n: int) -> tuple[list[bytes], list[int]]:
+    def take(self, n: int) -> tuple[list[bytes], list[int]] | None:
+        """The next recorded frames; None at the end of the recording."""
         a = self.pos
+        if a >= len(self.feed.payloads):
+            return None
         b = self.pos = min(a + n, len(self.feed.payloads))
         return self.feed.payloads[a:b], self.feed.dues[a:b]

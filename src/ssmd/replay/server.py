@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from picows import (
-    WSAutoPingStrategy,
     WSCloseCode,
     WSFrame,
     WSListener,
@@ -37,6 +36,8 @@ from ssmd.replay.synthetic import SyntheticFeed
 from ssmd.replay.wire import frames_text, log_event
 
 LOOPBACK = "127.0.0.1"
+PING_EVERY_S = 20.0
+"""Binance: 'The WebSocket server will send a ping frame every 20 seconds'."""
 BATCH = 512
 """Frames taken from the feed per write when nothing paces them."""
 
@@ -97,13 +98,10 @@ class ReplayServer:
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> ReplayServer:
-        extra: dict[str, Any] = {}
-        if self.feed.auto_ping:
-            extra = dict(enable_auto_ping=True, auto_ping_idle_timeout=20,
-                         auto_ping_reply_timeout=60,
-                         auto_ping_strategy=WSAutoPingStrategy.PING_PERIODICALLY)  # fmt: skip
+        # No picows auto-ping: it also arms on plain-HTTP (REST) connections and resets
+        # them; venues that ping (Binance) get pings from `_Connection._pinger` instead.
         self._server = await ws_create_server(
-            self._route, self.host, self.port, websocket_handshake_timeout=5, **extra
+            self._route, self.host, self.port, websocket_handshake_timeout=5
         )
         self.port = int(self._server.sockets[0].getsockname()[1])
         log_event("listening", url=self.url, rest_url=self.rest_url, venue=self.venue,
@@ -178,6 +176,7 @@ class _Connection(WSListener):
         self.transport: WSTransport | None = None
         self.pump: asyncio.Task[None] | None = None
         self.beat: asyncio.Task[None] | None = None
+        self.pinger: asyncio.Task[None] | None = None
         self.writable = asyncio.Event()
         self.writable.set()
         self.sent = 0
@@ -196,6 +195,8 @@ class _Connection(WSListener):
             transport.send(WSMsgType.TEXT, frame)
         if self.session.autostart():
             self._start()
+        if self.server.feed.auto_ping:
+            self.pinger = asyncio.get_running_loop().create_task(self._pinger())
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
@@ -211,7 +212,7 @@ class _Connection(WSListener):
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         self.server.active.discard(self)
-        for task in (self.pump, self.beat):
+        for task in (self.pump, self.beat, self.pinger):
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
         c = self.plan.counts
@@ -265,9 +266,13 @@ class _Connection(WSListener):
         transport = self.transport
         assert transport is not None
         while not transport.is_disconnected:
-            payloads, dues = session.take(BATCH)
-            if not payloads:
+            got = session.take(BATCH)
+            if got is None:
                 break
+            payloads, dues = got
+            if not payloads:
+                await asyncio.sleep(0.05)  # nothing subscribed yet
+                continue
             if not plan and (not scale or t0 + dues[-1] * scale <= loop.time()):
                 self._write(payloads)
                 index += len(payloads)
@@ -318,6 +323,13 @@ class _Connection(WSListener):
                 self._write(tail)
         self.ended = True
         log_event("stream-end", conn=self.conn, frames_sent=self.sent)
+
+    async def _pinger(self) -> None:
+        assert self.transport is not None
+        while not self.transport.is_disconnected:
+            await asyncio.sleep(PING_EVERY_S)
+            if not self.stalled:
+                self.transport.send_ping(b"replay")
 
     async def _heartbeat(self) -> None:
         loop = asyncio.get_running_loop()

@@ -43,9 +43,9 @@ class Session(Protocol):
 
     def on_text(self, payload: bytes) -> Reply: ...
 
-    def take(self, n: int) -> tuple[list[bytes], list[int]]:
-        """Up to about `n` stream frames and their due offsets (ns since the stream start at
-        speed 1); empty when the stream has ended."""
+    def take(self, n: int) -> tuple[list[bytes], list[int]] | None:
+        """About `n` stream frames and their due offsets (ns since the stream start at
+        speed 1); empty lists when nothing is due to a subscription yet, None at the end."""
         ...
 
 

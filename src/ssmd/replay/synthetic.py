@@ -137,7 +137,17 @@ class _TapeSession:
     def autostart(self) -> bool:
         return False
 
-    def take(self, n: int) -> tuple[list[bytes], list[int]]:
+    def take(self, n: int) -> tuple[list[bytes], list[int]] | None:
+        """The next subscribed frames (the tape never ends; empty if nothing is wanted)."""
+        if not self.wanted:
+            return [], []
+        for _ in range(64):
+            frames, dues = self._take(n)
+            if frames:
+                break
+        return frames, dues
+
+    def _take(self, n: int) -> tuple[list[bytes], list[int]]:
         feed = self.feed
         if self._chunk < len(feed.prefix):
             frames, tags = feed.prefix[self._chunk]
@@ -221,7 +231,8 @@ class KrakenSession(_TapeSession):
         for sym in symbols:
             if sym not in self.names:
                 err = {"error": f"Currency pair not supported {sym}", "method": method}
-                err.update(symbol=sym, **self._times(msg), success=False)
+                err.update(symbol=sym, **self._times(msg))
+                err["success"] = False
                 reply.frames.append(orjson.dumps(err))
                 continue
             i = self.names.index(sym)
@@ -306,10 +317,11 @@ class BinanceSession(_TapeSession):
             return Reply([orjson.dumps({"result": names, "id": req_id})])
         return Reply([orjson.dumps({"error": {"code": 1, "msg": "Unknown method"}, "id": req_id})])
 
-    def take(self, n: int) -> tuple[list[bytes], list[int]]:
-        frames, dues = super().take(n)
-        if not self.combined or not frames:
-            return frames, dues
+    def take(self, n: int) -> tuple[list[bytes], list[int]] | None:
+        got = super().take(n)
+        if got is None or not self.combined or not got[0]:
+            return got
+        frames, dues = got
         # re-derive each kept frame's stream name from its symbol and event type
         out = []
         for f in frames:

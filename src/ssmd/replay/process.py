@@ -41,7 +41,9 @@ def replay_command(
     if speed != 1.0:
         argv += ["--speed", str(speed)]
     if faults:
-        argv += ["--faults", faults, "--seed", str(seed)] if not synthetic else ["--faults", faults]
+        argv += ["--faults", faults]
+        if not synthetic:
+            argv += ["--seed", str(seed)]  # the faults' RNG
     if venue:
         argv += ["--venue", venue]
     if depth:
@@ -84,7 +86,7 @@ class ReplayProcess:
         return self.proc.stop()
 
     def __enter__(self) -> ReplayProcess:
-        return self.start()
+        return self if self.proc.running else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

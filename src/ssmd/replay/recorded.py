@@ -158,9 +158,7 @@ class RecordedFeed:
         out = list(files)
         for f in files:
             for pattern in rest_sibling_names(f.name):
-                for hit in sorted(
-                    glob.glob(str(f.parent / glob.escape(pattern).replace("\\*", "*")))
-                ):
+                for hit in sorted(glob.glob(glob.escape(str(f.parent)) + "/" + pattern)):
                     p = Path(hit)
                     if p.is_file() and p not in out:
                         out.append(p)

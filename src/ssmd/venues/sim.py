@@ -9,16 +9,15 @@ BTC/USD), and stamps records with venue "sim". Start a server with
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
-from msgspec.structs import force_setattr
 
 from ssmd.model.instrument import Instrument
-from ssmd.model.records import Record
 from ssmd.venues import kraken_common
-from ssmd.venues.base import SymbolInfo
+from ssmd.venues.base import Resync, SymbolInfo
 from ssmd.venues.kraken_common import parse_asset_pairs
 from ssmd.venues.kraken_v2 import CHANNELS as V2_CHANNELS
 from ssmd.venues.kraken_v2 import KrakenV2Normalizer
@@ -113,23 +112,19 @@ def snapshot_url(venue_symbol: str, depth: int | None = None) -> None:
     return None
 
 
-def _as_sim(records: list[Record]) -> list[Record]:
-    for rec in records:
-        if rec.venue != VENUE:
-            force_setattr(rec, "venue", VENUE)
-    return records
-
-
 class SimNormalizer(KrakenV2Normalizer):
-    """Kraken v2 normalization; every record says venue 'sim'."""
+    """Kraken v2 normalization; records say venue 'sim', and resync decisions name
+    instruments as the definition does (BTC-USD), not as the wire does (BTC/USD)."""
 
     venue = VENUE
 
-    def on_frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
-        return _as_sim(super().on_frame(payload, ts_recv))
-
-    def on_rest(self, endpoint: str, body: bytes | str, ts_recv: int) -> list[Record]:
-        return _as_sim(super().on_rest(endpoint, body, ts_recv))
+    def take_resyncs(self) -> list[Resync]:
+        return [
+            dataclasses.replace(
+                r, venue_symbols=tuple(s.replace("/", "-") for s in r.venue_symbols)
+            )
+            for r in super().take_resyncs()
+        ]
 
 
 def normalizer(symbols: Mapping[str, SymbolInfo] | None = None, feed: str = "") -> SimNormalizer:

@@ -13,10 +13,17 @@ from ssmd.book.l2 import L2Book
 __all__ = ["BookState", "crossed_detail"]
 
 
+RESYNC_TIMEOUT_NS = 2_000_000_000
+"""How long a resynced book may wait for its snapshot before the resync is asked again."""
+
+
 class BookState:
     """One symbol's book, whether it may be served, and its venue precision."""
 
-    __slots__ = ("book", "iid", "price_decimals", "qty_decimals", "symbol", "valid", "venue_symbol")
+    __slots__ = (
+        "book", "iid", "invalid_since", "price_decimals", "qty_decimals", "symbol", "valid",
+        "venue_symbol",
+    )  # fmt: skip
 
     def __init__(self, venue_symbol: str, symbol: str, iid: int = 0, max_depth: int = 0) -> None:
         self.venue_symbol = venue_symbol
@@ -27,11 +34,23 @@ class BookState:
         """True between a good snapshot and the next integrity failure."""
         self.price_decimals = -1
         self.qty_decimals = -1
+        self.invalid_since = 0
+        """ts_recv when the book was last declared wrong (or its resync last re-asked)."""
 
-    def invalidate(self) -> None:
+    def invalidate(self, ts_recv: int = 0) -> None:
         """Drop the state: it is known wrong, only a fresh snapshot can fix it."""
         self.valid = False
         self.book.clear()
+        self.invalid_since = ts_recv
+
+    def overdue(self, ts_recv: int, timeout_ns: int = RESYNC_TIMEOUT_NS) -> bool:
+        """True (once per `timeout_ns`) while an invalid book waits in vain for its
+        snapshot — the resubscribe got lost — so the normalizer asks again. Judged on
+        ts_recv, so reprocessing the journal decides exactly as the live run did."""
+        if self.valid or not self.invalid_since or ts_recv - self.invalid_since < timeout_ns:
+            return False
+        self.invalid_since = ts_recv
+        return True
 
 
 def crossed_detail(book: L2Book) -> str:

@@ -130,6 +130,10 @@ class _TapeSession:
         """Subscribed tags (symbol_index * 4 + channel)."""
         self._chunk = 0
         self._index = 0
+        self.snapshots: list[bytes] = []
+        """Book snapshots asked for mid-stream: sent in-band, at the next chunk boundary,
+        where they agree with the tape (a reply sent at once could overtake updates of
+        the chunk already in flight and contradict them)."""
 
     def greeting(self) -> list[bytes]:
         return []
@@ -163,9 +167,15 @@ class _TapeSession:
         step = feed.step_ns if feed.rate > 0 else 0
         wanted = self.wanted
         if all(t in wanted for t in tags):
-            return frames, [(first + k) * step for k in range(len(frames))]
-        keep = [k for k, t in enumerate(tags) if t in wanted]
-        return [frames[k] for k in keep], [(first + k) * step for k in keep]
+            kept, dues = frames, [(first + k) * step for k in range(len(frames))]
+        else:
+            keep = [k for k, t in enumerate(tags) if t in wanted]
+            kept, dues = [frames[k] for k in keep], [(first + k) * step for k in keep]
+        if self.snapshots:  # they describe the tape before this chunk: they go first
+            kept = [*self.snapshots, *kept]
+            dues = [first * step] * len(self.snapshots) + dues
+            self.snapshots = []
+        return kept, dues
 
 
 class KrakenSession(_TapeSession):
@@ -249,7 +259,9 @@ class KrakenSession(_TapeSession):
                 continue
             self.wanted.add(tag)
             reply.start = True
-            if channel == "book":
+            if channel == "book" and self._index:
+                self.snapshots.append(tape.book_snapshot(i))  # in-band: see _TapeSession
+            elif channel == "book":
                 reply.frames.append(tape.book_snapshot(i))
             elif channel == "ticker":
                 reply.frames.append(tape.ticker(i, "snapshot"))

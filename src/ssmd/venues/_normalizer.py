@@ -381,10 +381,13 @@ class NormalizerBase:
         action: ResyncAction,
         ts_event: int = 0,
         seq: int = 0,
+        frames: tuple[str, ...] = (),
     ) -> Gap:
-        """A book integrity failure: invalidate the book, queue its resync, count, report."""
-        state.invalidate()
-        self.resync(action, (state.venue_symbol,), f"{reason}: {detail}")
+        """A book integrity failure: invalidate the book, queue its resync, count, report.
+        `frames`: what to send for a resubscribe, where the venue can heal the book alone
+        (the runtime's default resubscribes every channel of the symbol)."""
+        state.invalidate(ts_recv)
+        self.resync(action, (state.venue_symbol,), f"{reason}: {detail}", *frames)
         info = SymbolInfo(state.symbol, state.iid)
         return self.gap(reason, info, ts_recv, detail, ts_event=ts_event, seq=seq)
 

@@ -20,7 +20,7 @@ from ssmd.book.checksum import kraken_checksum
 from ssmd.book.integrity import BookState, crossed_detail
 from ssmd.model.fixed import to_fixed
 from ssmd.model.instrument import Instrument
-from ssmd.model.records import Book, Level, Quote, Record, Side, Status, Trade
+from ssmd.model.records import Book, Gap, GapReason, Level, Quote, Record, Side, Status, Trade
 from ssmd.model.time import parse_time
 from ssmd.venues import kraken_common as kraken
 from ssmd.venues._normalizer import (
@@ -186,7 +186,7 @@ class KrakenV2Normalizer(NormalizerBase):
             return []
         if channel == "status":
             return [
-                Status(feed=self.feed, venue="kraken", symbol="", ts_recv=ts_recv,
+                Status(feed=self.feed, venue=self.venue, symbol="", ts_recv=ts_recv,
                        status=str(d.get("system", "")))
                 for d in msg["data"] if d.get("system") not in (None, "online")
             ]  # fmt: skip
@@ -230,7 +230,10 @@ class KrakenV2Normalizer(NormalizerBase):
             prec = self.precision.get(symbol) or _infer(entry)
             state.price_decimals, state.qty_decimals = prec
         elif not state.valid:
-            return []
+            if not state.overdue(ts_recv):
+                return []
+            detail = "no snapshot since the resubscribe; asking again"
+            return [self._fail_book(state, "resync", detail, ts_recv, ts_event)]
         else:
             for side, levels in (("bid", bids), ("ask", asks)):
                 for px, sz in list(levels):
@@ -242,22 +245,28 @@ class KrakenV2Normalizer(NormalizerBase):
             ours = kraken_checksum(book, state.price_decimals, state.qty_decimals)
             if ours != int(checksum):
                 detail = f"venue {checksum} != ours {ours}"
-                return [self.fail(state, "checksum", detail, ts_recv, "resubscribe", ts_event)]
+                return [self._fail_book(state, "checksum", detail, ts_recv, ts_event)]
             self.stats.checksums_verified += 1
         if book.is_crossed():
-            return [
-                self.fail(state, "crossed", crossed_detail(book), ts_recv, "resubscribe", ts_event)
-            ]
+            return [self._fail_book(state, "crossed", crossed_detail(book), ts_recv, ts_event)]
         if snapshot:
             bids, asks = book.snapshot()
         return [self._record(state, ts_recv, ts_event, snapshot, bids, asks)]
+
+    def _fail_book(
+        self, state: BookState, reason: GapReason, detail: str, ts_recv: int, ts_event: int
+    ) -> Gap:
+        """Resubscribe the book channel alone: trades and tickers of the symbol are fine."""
+        sym, depth = [state.venue_symbol], state.book.max_depth or self.default_depth
+        frames = (*unsubscribe(["book"], sym, depth), *subscribe(["book"], sym, depth))
+        return self.fail(state, reason, detail, ts_recv, "resubscribe", ts_event, frames=frames)
 
     def _record(
         self, state: BookState, ts_recv: int, ts_event: int, snapshot: bool,
         bids: list[Level], asks: list[Level],
     ) -> Book:  # fmt: skip
         return Book(
-            feed=self.feed, venue="kraken", symbol=state.symbol, iid=state.iid,
+            feed=self.feed, venue=self.venue, symbol=state.symbol, iid=state.iid,
             ts_event=ts_event, ts_recv=ts_recv, snapshot=snapshot,
             bids=publishable(bids), asks=publishable(asks),
         )  # fmt: skip
@@ -265,7 +274,7 @@ class KrakenV2Normalizer(NormalizerBase):
     def _trade(self, t: dict[str, Any], ts_recv: int) -> Trade:
         info = self.sym(t["symbol"], normalize_pair(t["symbol"]))
         return Trade(
-            feed=self.feed, venue="kraken", symbol=info.symbol, iid=info.iid,
+            feed=self.feed, venue=self.venue, symbol=info.symbol, iid=info.iid,
             ts_event=parse_time(t["timestamp"]), ts_recv=ts_recv, seq=int(t.get("trade_id", 0)),
             price=_fixed(t["price"]), size=_fixed(t["qty"]),
             side=_SIDE.get(t.get("side", ""), "unknown"), trade_id=str(t.get("trade_id", "")),
@@ -275,7 +284,7 @@ class KrakenV2Normalizer(NormalizerBase):
         info = self.sym(t["symbol"], normalize_pair(t["symbol"]))
         ts = t.get("timestamp")
         return Quote(
-            feed=self.feed, venue="kraken", symbol=info.symbol, iid=info.iid,
+            feed=self.feed, venue=self.venue, symbol=info.symbol, iid=info.iid,
             ts_event=parse_time(ts) if ts else 0, ts_recv=ts_recv,
             bid_px=_fixed(t["bid"]), bid_sz=_fixed(t["bid_qty"]),
             ask_px=_fixed(t["ask"]), ask_sz=_fixed(t["ask_qty"]),

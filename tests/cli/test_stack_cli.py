@@ -89,14 +89,16 @@ def test_up_status_show_down_then_restart_keeps_state(envdir: Path, tmp_path: Pa
         state = read_state(data)
         assert state is not None and state.env == "dev"
         ports = [p for ps in state.ports.values() for p in ps]
-        assert set(state.pids) == {"nats", "postgres"}
+        assert set(state.pids) == {"nats", "postgres", "replay-sim", "connector-sim-0"}
 
         status = ssmd("status", "--data-dir", str(data), "--json")
         assert status.returncode == 0, status.stderr
         report = json.loads(status.stdout)
-        assert {n: c["running"] for n, c in report["components"].items()} == {
+        assert {n: p["running"] for n, p in report["processes"].items()} == {
             "nats": True,
             "postgres": True,
+            "replay-sim": True,
+            "connector-sim-0": True,
         }
         assert report["applied"]["version"] == 1
 

@@ -39,11 +39,12 @@ from ssmd.capture.derive import Deriver
 from ssmd.capture.journal import Journal, SegmentPos
 from ssmd.capture.journal_read import iter_segment, list_segments, seal_orphans
 from ssmd.capture.link import Link
+from ssmd.capture.metrics import AckLatency
 from ssmd.capture.outbox import Message, Outbox
 from ssmd.capture.rest import RestError, RestFetcher
 from ssmd.capture.session import Session, SessionConfig, Wire
 from ssmd.model.records import Gap, Record
-from ssmd.ops.status import StatusPublisher
+from ssmd.ops.status import Rates, StatusPublisher
 from ssmd.spec import Environment
 from ssmd.venues.base import Resync, SymbolInfo
 from ssmd.venues.registry import venue_info, venue_module
@@ -104,6 +105,9 @@ class Connector:
         self._fatal: asyncio.Future[BaseException] | None = None
         self._acked: dict[int, SegmentPos] = {}
         self._saved: dict[int, checkpoint.Mark] = {}
+        self._rates = Rates()
+        self.probe: AckLatency | None = None
+        """Set before `run()` to measure frame → ack latency (bench/capture.py)."""
 
     # -- what this shard captures ---------------------------------------------------------
 
@@ -124,7 +128,7 @@ class Connector:
         try:
             await ensure_streams(nc.jetstream(), self.env)
             publisher = await Publisher(opts.nats_url, window=opts.window).start()
-            self.outbox = Outbox(publisher, opts.outbox_limit, self._acked_one)
+            self.outbox = Outbox(publisher, opts.outbox_limit, self._acked_one, self.probe)
             self._spawn(self.outbox.run())
             sealed = seal_orphans(opts.data_dir, self.env_name, self.feed_name, self.shard)
             if sealed:
@@ -229,7 +233,7 @@ class Connector:
                         "ts": record.ts_recv,
                         "detail": record.detail,
                     }
-            outbox.put(messages)
+            outbox.put(messages, records[-1].ts_recv)
             if outbox.room <= 0:
                 for each in self.links:
                     each.live = False
@@ -439,7 +443,12 @@ class Connector:
 
     def status(self) -> dict[str, Any]:
         outbox = self.outbox
+        now = time.monotonic()
+        frames = sum(link.frames_in for link in self.links)
+        acked = outbox.acked if outbox else 0
         return {
+            "frames_per_s": round(self._rates.rate("frames", frames, now), 1),
+            "records_per_s": round(self._rates.rate("acked", acked, now), 1),
             "venue": self.feed.venue,
             "connections": [
                 {
@@ -452,9 +461,9 @@ class Connector:
                 }
                 for link in self.links
             ],
-            "frames_in": sum(link.frames_in for link in self.links),
+            "frames_in": frames,
             "records": dict(self.records),
-            "acked": outbox.acked if outbox else 0,
+            "acked": acked,
             "pending": outbox.pending if outbox else 0,
             "duplicates": outbox.duplicates if outbox else 0,
             "last_gap": self.last_gap,

@@ -7,18 +7,23 @@ says where everything is, and runs in the foreground until Ctrl-C or `ssmd down`
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from ssmd.bus.connection import BusUnreachable
-from ssmd.cli.env import DirOpt, load_env
-from ssmd.cli.output import UNREACHABLE, CliError, JsonOpt, console, emit
+from ssmd.bus.connection import connect as connect_bus
+from ssmd.cli.env import DirOpt, env_path, load_env
+from ssmd.cli.output import UNREACHABLE, CliError, JsonOpt, console, print_json, print_table
 from ssmd.control.apply import apply
 from ssmd.meta import MetaUnreachable, connect, envs
+from ssmd.ops.status import read_status
 from ssmd.stack.local import LocalStack, StackAlreadyRunning, stop_stack
 from ssmd.stack.process import ServerStartError, pid_alive
-from ssmd.stack.state import StackState, default_data_dir, read_state
+from ssmd.stack.services import Services
+from ssmd.stack.state import StackState, default_data_dir, read_state, write_state
 
 DataDirOpt = typer.Option(
     None,
@@ -30,11 +35,15 @@ DataDirOpt = typer.Option(
 )
 
 
-def _announce(state: StackState, version: int, env: str) -> None:
+def _announce(state: StackState, version: int, env: str, services: Services) -> None:
     console.print(f"[bold green]ssmd is up[/] — environment [bold]{env}[/] version {version}")
     console.print(f"  data dir   {state.data_dir}")
     console.print(f"  NATS       {state.nats_url}  (JetStream, KV ssmd_{env})")
     console.print(f"  Postgres   {state.pg_url}")
+    for feed, replay in services.replays.items():
+        console.print(f"  venue      {replay.url}  (synthetic sim for feed {feed})")
+    for name in services.services:
+        console.print(f"  connector  {name}  (log: {state.data_dir}/logs/{name}.log)")
     if Path(state.data_dir) != default_data_dir():
         console.print(f"  [dim]other shells: export SSMD_DATA_DIR={state.data_dir}[/]")
     console.print(f"  try        ssmd env show {env} --json   ·   ssmd status")
@@ -48,6 +57,7 @@ def up(
 ) -> None:
     """Start the local stack on an environment definition and run until stopped."""
     spec_env = load_env(env, directory)
+    env_file = env_path(env, directory)
     root = (data_dir or Path(spec_env.storage.data_dir)).resolve()
     name = spec_env.metadata.name
     try:
@@ -61,9 +71,22 @@ def up(
                 raise CliError(
                     f"the stack started but is not answering: {exc}", UNREACHABLE
                 ) from None
-            _announce(state, applied.version, name)
-            why = stack.wait()
-            console.print(f"stopping ({why}) …")
+            services = Services(spec_env, env_file, root, state.nats_url)
+            try:
+                services.start()
+                state.pids.update(services.pids())
+                write_state(state)
+                _announce(state, applied.version, name, services)
+
+                def supervise() -> None:
+                    if services.supervise():
+                        state.pids.update(services.pids())
+                        write_state(state)
+
+                why = stack.wait(tick=supervise)
+                console.print(f"stopping ({why}) …")
+            finally:
+                services.stop()
     except StackAlreadyRunning as exc:
         raise CliError(str(exc), UNREACHABLE) from None
     except ServerStartError as exc:
@@ -88,12 +111,13 @@ def down(data_dir: Path | None = DataDirOpt) -> None:
 
 
 def status(data_dir: Path | None = DataDirOpt, as_json: bool = JsonOpt) -> None:
-    """Each component of the local stack: running or not, where, and the applied version."""
+    """The local stack at a glance: processes, each component's rates, lag and last gap
+    (from the heartbeats in KV ssmd_{env}_status), the applied version, storage used."""
     root = (data_dir or default_data_dir()).resolve()
     state = read_state(root)
     if state is None:
         raise CliError(f"no stack running in {root}", UNREACHABLE, "start one with `ssmd up`")
-    components = {name: {"pid": pid, "running": pid_alive(pid)} for name, pid in state.pids.items()}
+    processes = {name: {"pid": pid, "running": pid_alive(pid)} for name, pid in state.pids.items()}
     applied: dict[str, object] = {}
     try:
         with connect(state.pg_url, migrate=False) as conn:
@@ -102,26 +126,65 @@ def status(data_dir: Path | None = DataDirOpt, as_json: bool = JsonOpt) -> None:
             applied = {"version": latest.version, "sha256": latest.sha256}
     except MetaUnreachable as exc:
         applied = {"error": str(exc)}
+    try:
+        components = asyncio.run(_heartbeats(state.nats_url, state.env))
+    except BusUnreachable as exc:
+        components = [{"key": "nats", "error": str(exc)}]
     result = {
         "env": state.env,
         "data_dir": state.data_dir,
         "nats_url": state.nats_url,
         "pg_url": state.pg_url,
+        "processes": processes,
         "components": components,
         "applied": applied,
+        "storage": {"journal_bytes": _bytes_under(root / "raw")},
     }
-    rows = [[n, c["pid"], "up" if c["running"] else "DOWN"] for n, c in components.items()]
-    emit(
-        as_json,
-        result,
-        f"ssmd {state.env} in {state.data_dir}",
-        ["component", "pid", "state"],
-        rows,
-    )
-    if not as_json:
-        console.print(f"applied: {applied}")
-    if not all(c["running"] for c in components.values()):
+    if as_json:
+        print_json(result)
+    else:
+        _print_status(result)
+    if not all(p["running"] for p in processes.values()):
         raise typer.Exit(UNREACHABLE)
+
+
+async def _heartbeats(nats_url: str, env: str) -> list[dict[str, object]]:
+    nc = await connect_bus(nats_url, name="ssmd-status")
+    try:
+        return await read_status(nc, env)
+    finally:
+        await nc.close()
+
+
+def _bytes_under(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
+
+
+def _print_status(result: dict[str, Any]) -> None:
+    print_table(
+        f"ssmd {result['env']} in {result['data_dir']}",
+        ["process", "pid", "state"],
+        [[n, p["pid"], "up" if p["running"] else "DOWN"] for n, p in result["processes"].items()],
+    )
+    rows = []
+    for c in result["components"]:
+        gap = c.get("last_gap") or {}
+        rows.append(
+            [
+                c.get("key"),
+                "STALE" if c.get("stale") else "ok",
+                c.get("frames_per_s", ""),
+                c.get("records_per_s", ""),
+                c.get("pending", ""),
+                f"{gap.get('reason', '')} {gap.get('symbol', '')}".strip(),
+            ]
+        )
+    print_table(
+        "components", ["component", "health", "frames/s", "records/s", "lag", "last gap"], rows
+    )
+    console.print(
+        f"applied: {result['applied']}   journal: {result['storage']['journal_bytes']:,} bytes"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -127,11 +127,12 @@ class LocalStack:
         """Names of servers that were started and have since exited."""
         return [n for n, s in self.servers.items() if s.process is not None and not s.running]
 
-    def wait(self, poll: float = 0.5) -> str:
+    def wait(self, poll: float = 0.5, tick: Callable[[], object] | None = None) -> str:
         """Block until SIGINT/SIGTERM arrives or a server dies; returns which happened.
 
         For `ssmd up` in the foreground: SIGTERM (from `ssmd down`) and Ctrl-C both end
         the wait so the caller's `with` block exits and stops everything cleanly.
+        `tick` runs every poll (the caller supervises its own processes there).
         Must be called from the main thread (signal handlers)."""
         stop = threading.Event()
         reason: list[str] = []
@@ -146,6 +147,8 @@ class LocalStack:
                 dead = self.dead_servers()
                 if dead:
                     return f"server exited: {', '.join(dead)}"
+                if tick is not None:
+                    tick()
             return reason[0] if reason else "stopped"
         finally:
             for sig, old in previous.items():
@@ -192,6 +195,8 @@ _MARKERS = {
     "postgres": "postgres",
     "s3": "moto.server",
     "temporal": "temporal",
+    "connector": "connector",
+    "replay": "replay-server",
 }
 _STOP_SIGNALS = {"postgres": signal.SIGINT}
 
@@ -221,7 +226,7 @@ def stop_stack(state: StackState, grace: float = 15.0) -> list[str]:
             time.sleep(0.05)
         stopped.append("owner")
     for name, pid in reversed(state.pids.items()):
-        marker = _MARKERS.get(name, name)
+        marker = _MARKERS.get(name.split("-", 1)[0], name)
         if pid_alive(pid) and marker in _cmdline(pid):
             terminate(pid, _STOP_SIGNALS.get(name, signal.SIGTERM), grace)
             stopped.append(name)

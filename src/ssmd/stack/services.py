@@ -1,0 +1,102 @@
+"""ssmd's own processes under `ssmd up`: a replay server for each `sim` feed (the offline
+default venue) and a connector for every shard of every enabled feed — started after the
+definition is applied, restarted with capped backoff when they die, stopped on exit.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ssmd.replay.process import ReplayProcess
+from ssmd.spec import Environment
+from ssmd.stack.process import ManagedProcess
+
+SIM_RATE = 200.0
+"""Frames per second of the local synthetic venue: lively, yet idle for a homelab."""
+MAX_BACKOFF_S = 30.0
+
+
+@dataclass
+class Service:
+    name: str
+    process: ManagedProcess
+    restarts: int = 0
+    next_start: float = 0.0
+    history: list[int | None] = field(default_factory=list)
+    """Exit codes of earlier runs (newest last)."""
+
+
+class Services:
+    def __init__(self, env: Environment, env_file: Path, data_dir: Path, nats_url: str) -> None:
+        self.env = env
+        self.env_file = env_file.resolve()
+        self.data_dir = data_dir
+        self.nats_url = nats_url
+        self.logs = data_dir / "logs"
+        self.replays: dict[str, ReplayProcess] = {}
+        self.services: dict[str, Service] = {}
+
+    def start(self) -> None:
+        """Replay servers first (connectors need their URLs), then the connectors."""
+        for name, feed in self.env.feeds.items():
+            if feed.enabled and feed.venue == "sim":
+                replay = ReplayProcess(
+                    self.logs / f"replay-{name}.log",
+                    synthetic="sim",
+                    symbols=list(feed.instruments),
+                    seed=1,
+                    rate=SIM_RATE,
+                )
+                self.replays[name] = replay.start()
+        for name, feed in self.env.feeds.items():
+            if not feed.enabled:
+                continue
+            for shard in range(feed.shards):
+                service = f"connector-{name}-{shard}"
+                argv = [
+                    sys.executable, "-m", "ssmd.cli.main", "connector",
+                    "--env", str(self.env_file), "--feed", name,
+                    "--shard", f"{shard}/{feed.shards}", "--nats-url", self.nats_url,
+                    "--data-dir", str(self.data_dir),
+                ]  # fmt: skip
+                if name in self.replays:
+                    replay = self.replays[name]
+                    argv += ["--url", replay.url, "--rest-url", replay.rest_url]
+                process = ManagedProcess(service, argv, self.logs / f"{service}.log", grace=30)
+                self.services[service] = Service(service, process.start())
+
+    def supervise(self) -> list[str]:
+        """Restart what died (backoff 1, 2, 4 … 30 s); returns the names restarted now."""
+        now = time.monotonic()
+        restarted = []
+        for service in self.services.values():
+            process = service.process
+            if process.running:
+                continue
+            if service.next_start == 0.0:
+                service.history.append(process.returncode)
+                delay = min(MAX_BACKOFF_S, 2.0**service.restarts)
+                service.next_start = now + delay
+            elif now >= service.next_start:
+                service.restarts += 1
+                service.next_start = 0.0
+                process.start()
+                restarted.append(service.name)
+        return restarted
+
+    def pids(self) -> dict[str, int]:
+        out = {name: s.process.pid for name, s in self.services.items() if s.process.pid}
+        for name, replay in self.replays.items():
+            if replay.proc.pid:
+                out[f"replay-{name}"] = replay.proc.pid
+        return out  # type: ignore[return-value]
+
+    def stop(self) -> None:
+        """Connectors first (they drain to JetStream), then the venues they read."""
+        for service in self.services.values():
+            service.process.stop()
+        for replay in self.replays.values():
+            replay.stop()

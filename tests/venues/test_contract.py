@@ -14,7 +14,7 @@ from ssmd.model.records import Gap
 from ssmd.venues.base import CONTRACT, IntegrityStats, SymbolInfo, VenueInfo
 from ssmd.venues.registry import VENUES, venue_module
 
-NAMES = sorted(n for n in VENUES if n != "sim")  # sim: another engineer's module
+NAMES = sorted(VENUES)
 
 # a venue symbol each module accepts, and a recorded reference-data body it parses
 SAMPLE = {
@@ -25,6 +25,7 @@ SAMPLE = {
     "coinbase-advanced": ("BTC-USD", "messages/coinbase/http_products.json"),
     "kalshi": ("KXBTC-25", "messages/kalshi/http_markets.json"),
     "polymarket": ("123", "messages/polymarket/clob_market_response.json"),
+    "sim": ("BTC-USD", "recordings/KRAKEN.0"),  # Kraken v2 wire, AssetPairs reference data
 }
 SIGNATURES = {
     "normalizer": ["symbols", "feed"],

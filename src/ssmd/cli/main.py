@@ -29,8 +29,9 @@ GROUPS = {
     "venue": "ssmd.cli.venue",
     "streams": "ssmd.cli.streams",
     "shard": "ssmd.cli.shard",
+    "data": "ssmd.cli.data",
 }
-TOP_LEVEL = ("ssmd.cli.stack", "ssmd.cli.replay", "ssmd.cli.connector")
+TOP_LEVEL = ("ssmd.cli.stack", "ssmd.cli.replay", "ssmd.cli.connector", "ssmd.cli.reprocess")
 # Modules that add commands to a group defined elsewhere (imported for their side effect).
 EXTENSIONS = ("ssmd.cli.env_store",)
 

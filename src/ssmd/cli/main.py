@@ -30,8 +30,10 @@ GROUPS = {
     "streams": "ssmd.cli.streams",
     "shard": "ssmd.cli.shard",
     "data": "ssmd.cli.data",
+    "retention": "ssmd.cli.retention",
 }
 TOP_LEVEL = ("ssmd.cli.stack", "ssmd.cli.replay", "ssmd.cli.connector", "ssmd.cli.reprocess")
+TOP_LEVEL += ("ssmd.cli.shipper",)
 # Modules that add commands to a group defined elsewhere (imported for their side effect).
 EXTENSIONS = ("ssmd.cli.env_store",)
 

@@ -22,6 +22,7 @@ TABLES = {
     "entitlements",
     "api_keys",
     "audit_log",
+    "segment_catalog",
 }
 
 
@@ -43,7 +44,7 @@ def test_connect_applies_every_migration_with_its_checksum(pg_url: str) -> None:
     connect(pg_url).close()
     assert _tables(pg_url) == TABLES
     shipped = available()
-    assert [m.version for m in shipped] == [1, 2, 3, 4, 5]
+    assert [m.version for m in shipped] == [1, 2, 3, 4, 5, 6]
     assert _applied(pg_url) == [(m.version, m.name, m.checksum) for m in shipped]
     assert all(len(m.checksum) == 64 for m in shipped)
 
@@ -52,14 +53,14 @@ def test_second_connect_applies_nothing(pg_url: str) -> None:
     connect(pg_url).close()
     with connect(pg_url, migrate=False) as conn:
         assert migrate(conn) == []
-    assert len(_applied(pg_url)) == 5
+    assert len(_applied(pg_url)) == 6
 
 
 def test_pending_migration_is_applied_on_next_connect(pg_url: str) -> None:
     shipped = available()
     with connect(pg_url, migrate=False) as conn:
         assert migrate(conn, shipped[:2]) == [1, 2]
-        assert migrate(conn, shipped) == [3, 4, 5]
+        assert migrate(conn, shipped) == [3, 4, 5, 6]
         assert migrate(conn, shipped) == []
 
 
@@ -109,7 +110,7 @@ def test_concurrent_starters_in_threads_migrate_once(pg_url: str) -> None:
     for t in threads:
         t.join(30)
     assert errors == []
-    assert [v for v, _, _ in _applied(pg_url)] == [1, 2, 3, 4, 5]
+    assert [v for v, _, _ in _applied(pg_url)] == [1, 2, 3, 4, 5, 6]
     assert _tables(pg_url) == TABLES
 
 
@@ -125,7 +126,7 @@ def test_concurrent_starters_in_processes_migrate_once(pg_url: str) -> None:
     for p in procs:
         p.join(60)
     assert [p.exitcode for p in procs] == [0, 0, 0]
-    assert [v for v, _, _ in _applied(pg_url)] == [1, 2, 3, 4, 5]
+    assert [v for v, _, _ in _applied(pg_url)] == [1, 2, 3, 4, 5, 6]
 
 
 def test_unreachable_postgres_names_the_url_without_password() -> None:

@@ -89,7 +89,7 @@ def test_up_status_show_down_then_restart_keeps_state(envdir: Path, tmp_path: Pa
         state = read_state(data)
         assert state is not None and state.env == "dev"
         ports = [p for ps in state.ports.values() for p in ps]
-        assert set(state.pids) == {"nats", "postgres", "replay-sim", "connector-sim-0"}
+        assert set(state.pids) == {"nats", "postgres", "replay-sim", "connector-sim-0", "shipper"}
 
         status = ssmd("status", "--data-dir", str(data), "--json")
         assert status.returncode == 0, status.stderr
@@ -99,6 +99,7 @@ def test_up_status_show_down_then_restart_keeps_state(envdir: Path, tmp_path: Pa
             "postgres": True,
             "replay-sim": True,
             "connector-sim-0": True,
+            "shipper": True,
         }
         assert report["applied"]["version"] == 1
 

@@ -43,7 +43,7 @@ def _announce(state: StackState, version: int, env: str, services: Services) -> 
     for feed, replay in services.replays.items():
         console.print(f"  venue      {replay.url}  (synthetic sim for feed {feed})")
     for name in services.services:
-        console.print(f"  connector  {name}  (log: {state.data_dir}/logs/{name}.log)")
+        console.print(f"  service    {name}  (log: {state.data_dir}/logs/{name}.log)")
     if Path(state.data_dir) != default_data_dir():
         console.print(f"  [dim]other shells: export SSMD_DATA_DIR={state.data_dir}[/]")
     console.print(f"  try        ssmd env show {env} --json   ·   ssmd status")
@@ -71,7 +71,7 @@ def up(
                 raise CliError(
                     f"the stack started but is not answering: {exc}", UNREACHABLE
                 ) from None
-            services = Services(spec_env, env_file, root, state.nats_url)
+            services = Services(spec_env, env_file, root, state.nats_url, state.pg_url)
             try:
                 services.start()
                 state.pids.update(services.pids())

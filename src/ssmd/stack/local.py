@@ -197,6 +197,7 @@ _MARKERS = {
     "temporal": "temporal",
     "connector": "connector",
     "replay": "replay-server",
+    "shipper": "shipper",
 }
 _STOP_SIGNALS = {"postgres": signal.SIGINT}
 

@@ -1,6 +1,7 @@
 """ssmd's own processes under `ssmd up`: a replay server for each `sim` feed (the offline
-default venue) and a connector for every shard of every enabled feed — started after the
-definition is applied, restarted with capped backoff when they die, stopped on exit.
+default venue), a connector for every shard of every enabled feed and the shipper —
+started after the definition is applied, restarted with capped backoff when they die,
+stopped on exit.
 """
 
 from __future__ import annotations
@@ -30,17 +31,21 @@ class Service:
 
 
 class Services:
-    def __init__(self, env: Environment, env_file: Path, data_dir: Path, nats_url: str) -> None:
+    def __init__(
+        self, env: Environment, env_file: Path, data_dir: Path, nats_url: str, pg_url: str
+    ) -> None:
         self.env = env
         self.env_file = env_file.resolve()
         self.data_dir = data_dir
         self.nats_url = nats_url
+        self.pg_url = pg_url
         self.logs = data_dir / "logs"
         self.replays: dict[str, ReplayProcess] = {}
         self.services: dict[str, Service] = {}
 
     def start(self) -> None:
-        """Replay servers first (connectors need their URLs), then the connectors."""
+        """Replay servers first (connectors need their URLs), then the connectors, then
+        the shipper (raw segments to the object store)."""
         for name, feed in self.env.feeds.items():
             if feed.enabled and feed.venue == "sim":
                 replay = ReplayProcess(
@@ -65,8 +70,19 @@ class Services:
                 if name in self.replays:
                     replay = self.replays[name]
                     argv += ["--url", replay.url, "--rest-url", replay.rest_url]
-                process = ManagedProcess(service, argv, self.logs / f"{service}.log", grace=30)
-                self.services[service] = Service(service, process.start())
+                self._add(service, argv)
+        self._add(
+            "shipper",
+            [
+                sys.executable, "-m", "ssmd.cli.main", "shipper", "--env", str(self.env_file),
+                "--data-dir", str(self.data_dir), "--pg-url", self.pg_url,
+                "--nats-url", self.nats_url, "--metrics-port", "-1",
+            ],
+        )  # fmt: skip
+
+    def _add(self, name: str, argv: list[str]) -> None:
+        process = ManagedProcess(name, argv, self.logs / f"{name}.log", grace=30)
+        self.services[name] = Service(name, process.start())
 
     def supervise(self) -> list[str]:
         """Restart what died (backoff 1, 2, 4 … 30 s); returns the names restarted now."""

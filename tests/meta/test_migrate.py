@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import multiprocessing
+import re
 import threading
+from pathlib import Path
 
 import msgspec
 import psycopg
 import pytest
 
+import ssmd.meta
 from ssmd.meta import MetaUnreachable, MigrationError, connect, redact_url
 from ssmd.meta.migrate import Migration, available, migrate
 
-TABLES = {
-    "schema_migrations",
-    "environments",
-    "env_versions",
-    "instruments",
-    "instrument_versions",
-    "clients",
-    "entitlements",
-    "api_keys",
-    "audit_log",
-    "segment_catalog",
+MIGRATIONS = Path(ssmd.meta.__file__).parent / "migrations"
+FILES = sorted(MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.sql"))
+VERSIONS = [int(f.name[:4]) for f in FILES]
+# What the SQL itself says it creates (read from the files, not from the code under test).
+TABLES = {"schema_migrations"} | {
+    name
+    for f in FILES
+    for name in re.findall(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+)", f.read_text(), re.I)
 }
 
 
@@ -44,7 +44,9 @@ def test_connect_applies_every_migration_with_its_checksum(pg_url: str) -> None:
     connect(pg_url).close()
     assert _tables(pg_url) == TABLES
     shipped = available()
-    assert [m.version for m in shipped] == [1, 2, 3, 4, 5, 6]
+    assert VERSIONS[:6] == [1, 2, 3, 4, 5, 6]  # the foundation's, in order
+    assert {"environments", "env_versions", "instruments", "api_keys", "audit_log"} <= TABLES
+    assert [m.version for m in shipped] == VERSIONS
     assert _applied(pg_url) == [(m.version, m.name, m.checksum) for m in shipped]
     assert all(len(m.checksum) == 64 for m in shipped)
 
@@ -53,14 +55,14 @@ def test_second_connect_applies_nothing(pg_url: str) -> None:
     connect(pg_url).close()
     with connect(pg_url, migrate=False) as conn:
         assert migrate(conn) == []
-    assert len(_applied(pg_url)) == 6
+    assert len(_applied(pg_url)) == len(VERSIONS)
 
 
 def test_pending_migration_is_applied_on_next_connect(pg_url: str) -> None:
     shipped = available()
     with connect(pg_url, migrate=False) as conn:
         assert migrate(conn, shipped[:2]) == [1, 2]
-        assert migrate(conn, shipped) == [3, 4, 5, 6]
+        assert migrate(conn, shipped) == VERSIONS[2:]
         assert migrate(conn, shipped) == []
 
 
@@ -110,7 +112,7 @@ def test_concurrent_starters_in_threads_migrate_once(pg_url: str) -> None:
     for t in threads:
         t.join(30)
     assert errors == []
-    assert [v for v, _, _ in _applied(pg_url)] == [1, 2, 3, 4, 5, 6]
+    assert [v for v, _, _ in _applied(pg_url)] == VERSIONS
     assert _tables(pg_url) == TABLES
 
 
@@ -126,7 +128,7 @@ def test_concurrent_starters_in_processes_migrate_once(pg_url: str) -> None:
     for p in procs:
         p.join(60)
     assert [p.exitcode for p in procs] == [0, 0, 0]
-    assert [v for v, _, _ in _applied(pg_url)] == [1, 2, 3, 4, 5, 6]
+    assert [v for v, _, _ in _applied(pg_url)] == VERSIONS
 
 
 def test_unreachable_postgres_names_the_url_without_password() -> None:

@@ -1,0 +1,2 @@
+"""The gateway: REST history + WebSocket streaming behind API keys, scopes, entitlements,
+rate limits and usage metering (DESIGN.md §8). `create_app(settings)` in `app.py`."""

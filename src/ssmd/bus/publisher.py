@@ -187,6 +187,8 @@ class Publisher:
         self._changed: asyncio.Future[None] | None = None
         self._reconnector: asyncio.Task[None] | None = None
         self._ticker: asyncio.TimerHandle | None = None
+        self._tick_due = 0.0
+        self._was_late = False
         self._server_index = 0
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -204,6 +206,7 @@ class Publisher:
         wait=False: keep trying in the background (state "connecting" until then)."""
         loop = asyncio.get_running_loop()
         self._ticker = loop.call_later(self._tick_every, self._tick)
+        self._tick_due = time.monotonic() + self._tick_every
         if wait:
             try:
                 await self._connect_once()
@@ -458,10 +461,18 @@ class Publisher:
         """Periodic: ack timeout of the oldest message, keepalive pings."""
         if self._state == "closed":
             return
+        now = time.monotonic()
+        late = now - self._tick_due > self._tick_every
+        self._tick_due = now + self._tick_every
         self._ticker = asyncio.get_running_loop().call_later(self._tick_every, self._tick)
         if self._state != "connected":
             return
-        now = time.monotonic()
+        if late and not self._was_late:
+            # The loop was busy (e.g. a burst of venue frames): acks and PONGs may sit
+            # unread in the socket. Judge at the next tick, after the loop has polled it.
+            self._was_late = True
+            return
+        self._was_late = False
         if self._inflight and now - self._inflight[0][2] > self.ack_timeout:
             position = self._inflight[0][1]
             self._fail(

@@ -27,8 +27,8 @@ from nats.js.kv import KeyValue
 
 from ssmd import spec
 from ssmd.bus.connection import connect as connect_bus
-from ssmd.bus.message import record_message
-from ssmd.bus.msgid import record_type, seq_scope
+from ssmd.bus.message import cached_subject, record_message
+from ssmd.bus.msgid import msg_id, record_type, seq_scope
 from ssmd.bus.provision import ensure_streams
 from ssmd.bus.publisher import Publisher
 from ssmd.bus.subjects import SPEC_KEY, spec_bucket
@@ -43,8 +43,9 @@ from ssmd.capture.metrics import AckLatency
 from ssmd.capture.outbox import Message, Outbox
 from ssmd.capture.rest import RestError, RestFetcher
 from ssmd.capture.session import Session, SessionConfig, Wire
+from ssmd.model.codec import encode
 from ssmd.model.records import Gap, Record
-from ssmd.ops.status import Rates, StatusPublisher
+from ssmd.ops.status import StatusPublisher
 from ssmd.spec import Environment
 from ssmd.venues.base import Resync, SymbolInfo
 from ssmd.venues.registry import venue_info, venue_module
@@ -105,7 +106,8 @@ class Connector:
         self._fatal: asyncio.Future[BaseException] | None = None
         self._acked: dict[int, SegmentPos] = {}
         self._saved: dict[int, checkpoint.Mark] = {}
-        self._rates = Rates()
+        self._saving: asyncio.Future[None] | None = None
+        """A checkpoint write in its thread (shutdown waits for it before its own)."""
         self.probe: AckLatency | None = None
         """Set before `run()` to measure frame → ack latency (bench/capture.py)."""
 
@@ -214,31 +216,51 @@ class Connector:
     # -- records out ------------------------------------------------------------------------
 
     def _sink(self, link: Link, records: list[Record]) -> None:
+        """Records of one journal line → outbox messages (the per-record hot path: cached
+        subjects and id prefixes, one tuple per message, counters per line)."""
         outbox = self.outbox
         assert outbox is not None
         if records:
             env, scope, clock = self.env_name, self.scope, self.clock
+            index, origin = link.index, link.derived
+            new = tuple.__new__
             messages = []
-            origin = (link.index, link.derived)
+            append = messages.append
+            counts, by_symbol = self.records, self.records_by_symbol
             for record in records:
-                messages.append(Message(*record_message(env, record, scope), *origin))
-                self.records[record_type(record)] += 1
-                self.records_by_symbol[record.symbol] += 1
+                kind = record_type(record)
+                append(
+                    new(
+                        Message,
+                        (
+                            cached_subject(env, record.feed, kind, record.symbol),
+                            encode(record),
+                            msg_id(record, scope),
+                            index,
+                            origin,
+                        ),
+                    )
+                )
+                counts[kind] += 1
+                by_symbol[record.symbol] += 1
                 if record.ts_event:
                     clock.observe(record.ts_recv, record.ts_event)
-                if isinstance(record, Gap):
-                    self.last_gap = {
-                        "symbol": record.symbol,
-                        "reason": record.reason,
-                        "ts": record.ts_recv,
-                        "detail": record.detail,
-                    }
+                if kind == "gap":
+                    self._note_gap(record)  # type: ignore[arg-type]
             outbox.put(messages, records[-1].ts_recv)
             if outbox.room <= 0:
                 for each in self.links:
                     each.live = False
         for resync in link.deriver.take_resyncs():
             self._resync(link, resync)
+
+    def _note_gap(self, record: Gap) -> None:
+        self.last_gap = {
+            "symbol": record.symbol,
+            "reason": record.reason,
+            "ts": record.ts_recv,
+            "detail": record.detail,
+        }
 
     def _resync(self, link: Link, resync: Resync) -> None:
         session = link.session
@@ -283,7 +305,8 @@ class Connector:
         if message.origin is not None:
             self._acked[message.link] = message.origin
 
-    def _save_checkpoint(self) -> None:
+    def _checkpoint_marks(self) -> dict[int, checkpoint.Mark] | None:
+        """The links' marks if they moved since the last save, else None."""
         root = self.options.data_dir
         marks = {}
         for link in self.links:
@@ -296,8 +319,24 @@ class Connector:
                 acked_key=str(acked.path.relative_to(root)) if acked else "",
                 acked_line=acked.line if acked else -1,
             )
-        if marks and marks != self._saved:
+        return marks if marks and marks != self._saved else None
+
+    def _save_checkpoint(self) -> None:
+        marks = self._checkpoint_marks()
+        if marks is not None:
             checkpoint.save(self._checkpoint_path, checkpoint.Checkpoint(links=marks))
+            self._saved = marks
+
+    async def _save_checkpoint_async(self) -> None:
+        """The same, with the write + fsync in a thread: on a busy disk an fsync can take
+        a second, which on the event loop would stall reads and acks (and time acks out)."""
+        marks = self._checkpoint_marks()
+        if marks is not None:
+            cp = checkpoint.Checkpoint(links=marks)
+            self._saving = asyncio.ensure_future(
+                asyncio.to_thread(checkpoint.save, self._checkpoint_path, cp)
+            )
+            await asyncio.shield(self._saving)
             self._saved = marks
 
     async def _recover(self) -> None:
@@ -356,7 +395,7 @@ class Connector:
             await asyncio.sleep(every)
             for link in self.links:
                 link.journal.tick()
-            self._save_checkpoint()
+            await self._save_checkpoint_async()
             now = time.monotonic()
             if now - last_sample >= 5:
                 self.clock.sample()
@@ -433,6 +472,9 @@ class Connector:
             for link in self.links:
                 link.journal.close()
             await publisher.close(drain=1.0)
+            if self._saving is not None:
+                with contextlib.suppress(Exception):
+                    await self._saving
         if outbox.pending:
             self._save_checkpoint()
             log.error("stopped with %d records not acked (they are in the journal)", outbox.pending)
@@ -443,12 +485,7 @@ class Connector:
 
     def status(self) -> dict[str, Any]:
         outbox = self.outbox
-        now = time.monotonic()
-        frames = sum(link.frames_in for link in self.links)
-        acked = outbox.acked if outbox else 0
         return {
-            "frames_per_s": round(self._rates.rate("frames", frames, now), 1),
-            "records_per_s": round(self._rates.rate("acked", acked, now), 1),
             "venue": self.feed.venue,
             "connections": [
                 {
@@ -461,9 +498,9 @@ class Connector:
                 }
                 for link in self.links
             ],
-            "frames_in": frames,
+            "frames_in": sum(link.frames_in for link in self.links),
             "records": dict(self.records),
-            "acked": acked,
+            "acked": outbox.acked if outbox else 0,
             "pending": outbox.pending if outbox else 0,
             "duplicates": outbox.duplicates if outbox else 0,
             "last_gap": self.last_gap,

@@ -1,7 +1,10 @@
-"""A connector's Prometheus metrics, read from its state at scrape time (no hot-path cost)."""
+"""A connector's Prometheus metrics, read from its state at scrape time (no hot-path cost),
+and an optional frame → ack latency probe."""
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -60,3 +63,49 @@ def connector_registry(connector: Connector) -> CollectorRegistry:
     reg.register(ConnectorCollector(connector))  # type: ignore[arg-type]
     connector.clock.register(reg)
     return reg
+
+
+class AckLatency:
+    """Frame read → JetStream ack of its last record, in ns (a benchmark/diagnostic probe).
+
+    The outbox calls `frame(total_put, ts_recv)` after queueing a frame's records and
+    `acked(total_acked)` as acks arrive in order; a frame is done when the ack count
+    passes the count its last record was queued at. Off (None on the outbox) by default,
+    so the hot path pays one `is None` test per batch; when on, samples are kept up to
+    `limit` (plain ints: percentiles are exact).
+    """
+
+    def __init__(self, limit: int = 2_000_000) -> None:
+        self.limit = limit
+        self.samples: list[int] = []
+        self._marks: deque[tuple[int, int]] = deque()
+
+    def frame(self, mark: int, ts_recv: int) -> None:
+        self._marks.append((mark, ts_recv))
+
+    def acked(self, count: int) -> None:
+        marks = self._marks
+        if not marks or marks[0][0] > count:
+            return
+        now = time.time_ns()
+        samples = self.samples
+        while marks and marks[0][0] <= count:
+            _, ts = marks.popleft()
+            if len(samples) < self.limit:
+                samples.append(now - ts)
+
+    def reset(self) -> None:
+        """Forget samples so far (e.g. after a warm-up); frames in flight still count."""
+        self.samples = []
+
+    def percentiles(self, *qs: float) -> dict[str, float]:
+        """{"p50_ms": …} for each q in (0, 100], plus count and max."""
+        data = sorted(self.samples)
+        if not data:
+            return {"count": 0}
+        out: dict[str, float] = {"count": len(data)}
+        for q in qs:
+            i = min(len(data) - 1, max(0, int(len(data) * q / 100 + 0.5) - 1))
+            out[f"p{q:g}_ms"] = round(data[i] / 1e6, 3)
+        out["max_ms"] = round(data[-1] / 1e6, 3)
+        return out

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from ssmd.bus.publisher import Publisher, Unavailable
 from ssmd.capture.journal import SegmentPos
+from ssmd.capture.metrics import AckLatency
 
 
 class Message(NamedTuple):
@@ -35,14 +36,18 @@ class Outbox:
         publisher: Publisher,
         limit: int = 50_000,
         on_acked: Callable[[Message], None] | None = None,
+        probe: AckLatency | None = None,
     ) -> None:
         self.publisher = publisher
         self.limit = limit
         self.on_acked = on_acked
         self.queue: deque[Message] = deque()
         self.unacked: deque[tuple[int, Message]] = deque()
+        self.put_total = 0
+        """Messages ever put (resends after an outage not counted again)."""
         self.acked = 0
         self.duplicates = 0
+        self.probe = probe
         self.outages = 0
         self._position = publisher.watermark
         self._ready = asyncio.Event()
@@ -60,9 +65,15 @@ class Outbox:
         """Queued plus in flight: what is not yet safe in the stream."""
         return len(self.queue) + len(self.unacked)
 
-    def put(self, messages: Iterable[Message]) -> None:
-        self.queue.extend(messages)
-        if self.queue:
+    def put(self, messages: Iterable[Message], ts_recv: int = 0) -> None:
+        """Queue messages in order; `ts_recv`: the frame they came from (latency probe)."""
+        queue = self.queue
+        before = len(queue)
+        queue.extend(messages)
+        self.put_total += len(queue) - before
+        if self.probe is not None and ts_recv:
+            self.probe.frame(self.put_total, ts_recv)
+        if queue:
             self._idle.clear()
             self._ready.set()
 
@@ -77,18 +88,38 @@ class Outbox:
                     self._idle.set()
                 await self._ready.wait()
                 continue
-            message = queue[0]
-            position = self._position + 1
             try:
-                await pub.publish(message.subject, message.payload, message.msg_id, position)
+                self._publish_ready()
+                if queue:  # the window is full: wait for room, then go on in bulk
+                    message = queue[0]
+                    position = self._position + 1
+                    await pub.publish(message.subject, message.payload, message.msg_id, position)
+                    queue.popleft()
+                    self._position = position
+                    self.unacked.append((position, message))
             except Unavailable:
                 self.outages += 1
                 await pub.wait_connected()
                 self._resend_unacked()
                 continue
-            queue.popleft()
+            await asyncio.sleep(0)  # let reads and acks in between bulks
+
+    def _publish_ready(self) -> None:
+        """Hand queued messages to the publisher while its window has room (no awaits:
+        one coroutine step per bulk instead of one per message)."""
+        queue, unacked = self.queue, self.unacked
+        try_publish = self.publisher.try_publish
+        position = self._position
+        try:
+            while queue:
+                message = queue[0]
+                if not try_publish(message[0], message[1], message[2], position + 1):
+                    return
+                position += 1
+                queue.popleft()
+                unacked.append((position, message))
+        finally:
             self._position = position
-            self.unacked.append((position, message))
 
     async def drained(self) -> None:
         """Until everything put so far is acked (or the caller times out)."""
@@ -106,6 +137,8 @@ class Outbox:
                 hook(message)
         if duplicate:
             self.duplicates += 1
+        if self.probe is not None:
+            self.probe.acked(self.acked)
         if not unacked and not self.queue:
             self._idle.set()
 

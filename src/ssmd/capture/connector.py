@@ -45,7 +45,7 @@ from ssmd.capture.rest import RestError, RestFetcher
 from ssmd.capture.session import Session, SessionConfig, Wire
 from ssmd.model.codec import encode
 from ssmd.model.records import Gap, Record
-from ssmd.ops.status import StatusPublisher
+from ssmd.ops.status import Rates, StatusPublisher
 from ssmd.spec import Environment
 from ssmd.venues.base import Resync, SymbolInfo
 from ssmd.venues.registry import venue_info, venue_module
@@ -108,6 +108,7 @@ class Connector:
         self._saved: dict[int, checkpoint.Mark] = {}
         self._saving: asyncio.Future[None] | None = None
         """A checkpoint write in its thread (shutdown waits for it before its own)."""
+        self._rates = Rates()
         self.probe: AckLatency | None = None
         """Set before `run()` to measure frame → ack latency (bench/capture.py)."""
 
@@ -485,7 +486,12 @@ class Connector:
 
     def status(self) -> dict[str, Any]:
         outbox = self.outbox
+        now = time.monotonic()
+        frames = sum(link.frames_in for link in self.links)
+        acked = outbox.acked if outbox else 0
         return {
+            "frames_per_s": round(self._rates.rate("frames", frames, now), 1),
+            "records_per_s": round(self._rates.rate("acked", acked, now), 1),
             "venue": self.feed.venue,
             "connections": [
                 {
@@ -498,9 +504,9 @@ class Connector:
                 }
                 for link in self.links
             ],
-            "frames_in": sum(link.frames_in for link in self.links),
+            "frames_in": frames,
             "records": dict(self.records),
-            "acked": outbox.acked if outbox else 0,
+            "acked": acked,
             "pending": outbox.pending if outbox else 0,
             "duplicates": outbox.duplicates if outbox else 0,
             "last_gap": self.last_gap,

@@ -39,3 +39,47 @@ def expire_now(pg_url: str, key_id: str) -> None:
         conn.execute(
             "UPDATE api_keys SET expires_ns = %s WHERE key_id = %s", (now_ns() - 1, key_id)
         )
+
+
+# -- an archive written through the history engineer's writer and layout ----------------
+
+REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+def definition(data_dir: Any) -> Any:
+    """environments/dev.yaml (feed `sim`, venue sim) with its data under `data_dir`."""
+    import msgspec
+
+    from ssmd import spec
+
+    env = spec.load(REPO_ROOT / "environments" / "dev.yaml")
+    storage = msgspec.structs.replace(env.storage, data_dir=str(data_dir))
+    return msgspec.structs.replace(env, storage=storage)
+
+
+def write_archive(defn: Any, root: Any, records: list[Any], version: int = 1) -> None:
+    """Records → one Parquet file per (type, ts_recv hour) + complete coverage markers."""
+    from collections import defaultdict
+
+    import msgspec
+
+    from ssmd.history.layout import Partition, hour_floor, hour_key
+    from ssmd.history.schema import to_table
+    from ssmd.history.writer import file_meta, parquet_bytes, sort_table
+    from ssmd.storage import ObjectStore
+
+    store = ObjectStore.from_spec(defn.storage, root)
+    env = defn.metadata.name
+    groups: dict[tuple[str, str, int], list[Any]] = defaultdict(list)
+    for r in records:
+        groups[(r.feed, type(r).__struct_config__.tag, hour_floor(r.ts_recv))].append(r)
+    hours: set[tuple[str, int]] = set()
+    for (feed, kind, hour), rs in sorted(groups.items()):
+        table = sort_table(to_table(kind, rs))
+        part = Partition(version, env, feed, kind, hour)
+        meta = file_meta(kind, table, version=version, env=env, feed=feed, hour_ns=hour)
+        store.put(part.key, parquet_bytes(kind, table, meta))
+        hours.add((feed, hour))
+    for feed, hour in sorted(hours):
+        marker = {"version": version, "env": env, "feed": feed, "hour_ns": hour, "complete": True}
+        store.put(hour_key(version, env, feed, hour), msgspec.json.encode(marker))

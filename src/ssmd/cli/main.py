@@ -31,6 +31,8 @@ GROUPS = {
     "shard": "ssmd.cli.shard",
     "data": "ssmd.cli.data",
     "retention": "ssmd.cli.retention",
+    "transform": "ssmd.cli.transform",
+    "nats-auth": "ssmd.cli.natsauth",
 }
 TOP_LEVEL = ("ssmd.cli.stack", "ssmd.cli.replay", "ssmd.cli.connector", "ssmd.cli.reprocess")
 TOP_LEVEL += ("ssmd.cli.shipper",)

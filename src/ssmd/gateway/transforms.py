@@ -139,7 +139,14 @@ class CompiledTransform:
             else:
                 sub = shape.get(k) if isinstance(shape, dict) else None
                 out[k] = self._from_lua(v, sub, f"{path}.{k}", depth + 1)
-        return out
+        return _ordered(out, shape)
+
+
+def _ordered(out: dict[str, Any], shape: Any) -> dict[str, Any]:
+    """Input keys keep their input order, new keys follow sorted: stable, diffable output."""
+    known = [k for k in shape if k in out] if isinstance(shape, dict) else []
+    extra = sorted(k for k in out if not isinstance(shape, dict) or k not in shape)
+    return {k: out[k] for k in (*known, *extra)}
 
 
 def _key_or_raise(kv: tuple[Any, Any]) -> int:

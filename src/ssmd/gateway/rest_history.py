@@ -396,6 +396,8 @@ async def bars(
                                               for r in wire]})  # fmt: skip
         meter(request, p, "rest:bars", len(page), body)
         headers = {"X-Next-Cursor": nxt} if nxt else {}
+        if doc["clipped"]:
+            headers["X-Clipped"] = "true"
         return Response(body, media_type="application/json", headers=headers)
     cols = ["ts", "open", "high", "low", "close", "volume", "trades"]
     return await _respond(request, p, "bars", out, timestamps, doc, wire, table, cols)

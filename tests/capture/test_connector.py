@@ -29,6 +29,7 @@ from ssmd.bus.provision import StreamMismatch
 from ssmd.capture.connector import Connector, Options
 from ssmd.capture.derive import derive_journal
 from ssmd.capture.journal_read import iter_segment, list_segments, verify_segment
+from ssmd.capture.staleness import StalenessPolicy
 from ssmd.replay.process import ReplayProcess
 from ssmd.replay.server import ReplayServer
 from ssmd.stack.nats import NatsServer
@@ -292,3 +293,34 @@ def test_kill_9_then_restart_recovers_what_was_not_acked(nats_url: str, tmp_path
     # the second run journaled again: the same event, another ts_recv.
     wrong = [mid for mid, p in stream if mid in events and without_ts_recv(p) not in events[mid]]
     assert wrong == []
+
+
+def test_a_silent_instrument_becomes_a_stale_gap(nats_url: str, tmp_path: Path) -> None:
+    """ETH-USD stops (the venue silently drops it) while BTC and SOL keep trading."""
+    policy = StalenessPolicy(min_stale=0.8, max_stale=0.8, heartbeat_timeout=0.8)
+
+    async def main() -> Connector:
+        async with ReplayServer(synthetic="sim", symbols=SYMBOLS, seed=4, rate=1500) as rs:
+            options = Options(
+                tmp_path, nats_url, ws_url=rs.url, rest_url=rs.rest_url, staleness=policy
+            )
+            connector = Connector(dev(), "sim", options=options)
+
+            async def silence_eth() -> None:
+                session = connector.links[0].session
+                assert session is not None
+                session.unsubscribe(["ETH-USD"])  # the server stops sending it
+
+            await capture(connector, 2.5, during=silence_eth)
+            return connector
+
+    asyncio.run(main())
+    stream = asyncio.run(read_stream(nats_url, STREAM))
+    assert_exactly_once(stream, offline(tmp_path))
+    stale = [
+        r
+        for r in (msgspec.json.decode(p) for _, p in stream)
+        if r["type"] == "gap" and r["reason"] == "stale"
+    ]
+    assert [g["symbol"] for g in stale] == ["ETH-USD"]
+    assert stale[0]["ts_recv"] - stale[0]["since_ns"] >= 0.8e9

@@ -19,7 +19,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from ssmd.bus.subjects import SPEC_KEY, spec_bucket
 from ssmd.capture import checkpoint
 from ssmd.capture import shard as sharding
 from ssmd.capture.clock import ClockMonitor
-from ssmd.capture.derive import Deriver
+from ssmd.capture.derive import Deriver, stale_event
 from ssmd.capture.journal import Journal, SegmentPos
 from ssmd.capture.journal_read import iter_segment, list_segments, seal_orphans
 from ssmd.capture.link import Link
@@ -43,6 +43,7 @@ from ssmd.capture.metrics import AckLatency
 from ssmd.capture.outbox import Message, Outbox
 from ssmd.capture.rest import RestError, RestFetcher
 from ssmd.capture.session import Session, SessionConfig, Wire
+from ssmd.capture.staleness import StalenessPolicy
 from ssmd.model.codec import encode
 from ssmd.model.records import Gap, Record
 from ssmd.ops.status import Rates, StatusPublisher
@@ -65,6 +66,8 @@ class Options:
     outbox_limit: int = 50_000
     window: int = 8192
     drain_timeout: float = 30.0
+    staleness: StalenessPolicy = field(default_factory=StalenessPolicy)
+    """When an instrument counts as stale (capture/staleness.py)."""
 
 
 class Connector:
@@ -109,6 +112,7 @@ class Connector:
         self._saving: asyncio.Future[None] | None = None
         """A checkpoint write in its thread (shutdown waits for it before its own)."""
         self._rates = Rates()
+        self._seen_counts: dict[str, int] = {}
         self.probe: AckLatency | None = None
         """Set before `run()` to measure frame → ack latency (bench/capture.py)."""
 
@@ -195,8 +199,10 @@ class Connector:
         )
         deriver = Deriver(self.feed.venue, self.feed_name, self.symbols)
         link = Link(index, journal, deriver, self._sink)
+        link.staleness.policy = opts.staleness
         channels = self.feed.channels or list(self.info.channels)
-        wire = Wire.from_module(self.module, channels, self.feed.depth or None)
+        is_heartbeat = getattr(self.module, "is_heartbeat", None)
+        wire = Wire.from_module(self.module, channels, self.feed.depth or None, is_heartbeat)
         config = SessionConfig(
             url=opts.ws_url or self.info.ws_url,
             name=f"c{index}",
@@ -398,9 +404,40 @@ class Connector:
                 link.journal.tick()
             await self._save_checkpoint_async()
             now = time.monotonic()
+            self._check_staleness(now)
             if now - last_sample >= 5:
                 self.clock.sample()
                 last_sample = now
+
+    def _check_staleness(self, now: float) -> None:
+        """Per-instrument staleness (capture/staleness.py), off the hot path: data is
+        noticed from the per-symbol record counters, heartbeats from the sessions. A stale
+        instrument is journaled as an event (so the `gap(stale)` it becomes is derived like
+        every other record) and resubscribed where the session knows it by that name."""
+        counts = self.records_by_symbol
+        for symbol, n in counts.items():
+            if self._seen_counts.get(symbol) != n:
+                self._seen_counts[symbol] = n
+                self._link_of(symbol).staleness.data(symbol, now)
+        for link in self.links:
+            session = link.session
+            if session is None or not session.connected:
+                continue
+            if session.stats.last_heartbeat_mono:
+                link.staleness.heartbeat(session.stats.last_heartbeat_mono / 1e9)
+            for change in link.staleness.check(now):
+                if not change.stale:
+                    continue
+                silent_ns = int((now - change.since) * 1e9)
+                link.on_event_line(stale_event(change.symbol, silent_ns))
+                if change.symbol in session.symbols:
+                    session.resubscribe([change.symbol])
+
+    def _link_of(self, symbol: str) -> Link:
+        for link in self.links:
+            if link.session is not None and symbol in link.session.symbols:
+                return link
+        return self.links[0]
 
     async def _watch_spec(self, nc: Any) -> None:
         """Hot reload: apply instrument changes of newly applied definitions."""

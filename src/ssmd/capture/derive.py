@@ -17,6 +17,8 @@ from dataclasses import fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import msgspec
+
 from ssmd.capture.journal_read import iter_segment, list_segments
 from ssmd.model.records import Gap, Record
 from ssmd.venues.base import IntegrityStats, Normalizer, Resync, SymbolInfo
@@ -76,6 +78,8 @@ class Deriver:
             return []
         elif direction == "close":
             return self._disconnected(ts_recv, payload)
+        elif direction == "error" and _is_stale_event(payload):
+            return self._stale(ts_recv, payload)
         else:
             return []
         seen = self._seen
@@ -86,6 +90,22 @@ class Deriver:
 
     def take_resyncs(self) -> list[Resync]:
         return self.normalizer.take_resyncs()
+
+    def _stale(self, ts: int, payload: bytes | str) -> list[Record]:
+        event = msgspec.json.decode(payload)
+        symbol, silent_ns = str(event["symbol"]), int(event["silent_ns"])
+        return [
+            Gap(
+                feed=self.feed,
+                venue=self.venue,
+                symbol=symbol,
+                iid=self._seen.get(symbol, 0),
+                ts_recv=ts,
+                reason="stale",
+                since_ns=ts - silent_ns,
+                detail=f"silent {silent_ns / 1e9:.1f}s while the venue's heartbeat was silent too",
+            )
+        ]
 
     def _disconnected(self, ts: int, why: bytes | str) -> list[Record]:
         detail = why if isinstance(why, str) else why.decode("utf-8", "replace")
@@ -104,6 +124,20 @@ class Deriver:
         ]
         self._seen = {}
         return gaps
+
+
+STALE_EVENT = b'{"event":"stale"'
+
+
+def stale_event(symbol: str, silent_ns: int) -> bytes:
+    """The journal line (direction `error`) with which the connector records that an
+    instrument went stale: a wall-clock observation, journaled so derivation stays pure."""
+    return msgspec.json.encode({"event": "stale", "symbol": symbol, "silent_ns": silent_ns})
+
+
+def _is_stale_event(payload: bytes | str) -> bool:
+    head = payload[: len(STALE_EVENT)]
+    return (head if isinstance(head, bytes) else head.encode()) == STALE_EVENT
 
 
 def derive_journal(

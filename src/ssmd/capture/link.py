@@ -9,6 +9,7 @@ once, in order, whichever way it arrives — and its state (books, sequences) st
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from ssmd.capture.derive import Deriver
 from ssmd.capture.journal import Journal, SegmentPos
 from ssmd.capture.journal_read import iter_segment
 from ssmd.capture.session import Session
+from ssmd.capture.staleness import InstrumentStaleness
 from ssmd.model.records import Record
 
 Sink = Callable[["Link", list[Record]], None]
@@ -38,6 +40,7 @@ class Link:
         self.opened: SegmentPos | None = None
         """The `open` line of the current venue connection (derivation restarts there)."""
         self.frames_in = 0
+        self.staleness = InstrumentStaleness()
 
     # -- session callbacks (journal first, then derive if live) ------------------------
 
@@ -56,6 +59,11 @@ class Link:
 
     def on_rest(self, url: str, body: bytes, ts: int, mono: int) -> None:
         self._line(ts, mono, "rest", body, url)
+
+    def on_event_line(self, payload: bytes) -> None:
+        """An observation of the runtime's own (e.g. an instrument went stale), journaled
+        as an `error` line so that deriving the journal reproduces what it caused."""
+        self._line(time.time_ns(), time.monotonic_ns(), "error", payload)
 
     def _line(self, ts: int, mono: int, kind: str, payload: bytes | str, url: str = "") -> None:
         pos = self.journal.write(ts, mono, kind, payload, url)  # type: ignore[arg-type]

@@ -131,7 +131,10 @@ def reprocess(
     found = find_segments(Path(data_dir), store, env, feed, to_h)
     jobs = plan_jobs(found, from_h, to_h)
     report = Report(env, feed, version, from_h, to_h, dry_run)
-    report.hours = list(range(from_h, to_h, HOUR_NS))
+    # only hours that have raw data: an hour without segments stays unclaimed (no marker)
+    report.hours = sorted(
+        {s.hour_ns for _, segs in jobs for s in segs if from_h <= s.hour_ns < to_h}
+    )
     report.segments = [s.key for _, segs in jobs for s in segs if from_h <= s.hour_ns < to_h]
     report.connections = len(jobs)
     if dry_run:

@@ -33,9 +33,11 @@ GROUPS = {
     "retention": "ssmd.cli.retention",
     "transform": "ssmd.cli.transform",
     "nats-auth": "ssmd.cli.natsauth",
+    "usage": "ssmd.cli.usage",
 }
 TOP_LEVEL = ("ssmd.cli.stack", "ssmd.cli.replay", "ssmd.cli.connector", "ssmd.cli.reprocess")
 TOP_LEVEL += ("ssmd.cli.shipper",)
+TOP_LEVEL += ("ssmd.cli.gateway",)
 # Modules that add commands to a group defined elsewhere (imported for their side effect).
 EXTENSIONS = ("ssmd.cli.env_store",)
 

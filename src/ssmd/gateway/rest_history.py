@@ -25,6 +25,7 @@ from ssmd.gateway.deps import (
     ERRORS,
     UNAVAILABLE,
     ApiError,
+    ErrorBody,
     bad_request,
     gw,
     json_response,
@@ -37,7 +38,10 @@ from ssmd.model.fixed import from_fixed
 from ssmd.model.records import RECORD_TYPES
 from ssmd.model.time import now_ns
 
-router = APIRouter(prefix="/v1", tags=["history"], responses={**ERRORS, **UNAVAILABLE})
+NO_FEED: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No such feed in this environment."}
+}
+router = APIRouter(prefix="/v1", tags=["history"], responses={**ERRORS, **NO_FEED, **UNAVAILABLE})
 
 Reader = Annotated[Principal, Depends(scoped("read"))]
 Feed = Annotated[str, Query(description="Feed name from the environment.", min_length=1)]
@@ -107,7 +111,8 @@ def _feed(request: Request, feed: str) -> None:
 
 def _range(start: str, end: str) -> tuple[int, int]:
     t0, t1 = when(start, "from"), when(end, "to")
-    assert t0 is not None and t1 is not None
+    if t0 is None or t1 is None:
+        raise bad_request(f"{'from' if t0 is None else 'to'}: a time is required")
     if t1 <= t0:
         raise bad_request(f"empty range: to ({t1}) must be after from ({t0})")
     return t0, t1
@@ -325,7 +330,8 @@ async def book_at(
     at `at`. JSON only."""
     _feed(request, feed)
     t = when(at, "at")
-    assert t is not None
+    if t is None:
+        raise bad_request("at: a time is required")
     authorize(p, feed, symbol, "book", t)
     book = await _read(request, feed, "book_at", symbol, t, by)
     cut = (lambda lv: lv[:depth]) if depth else (lambda lv: lv)

@@ -27,7 +27,10 @@ def dev(data_dir: Path) -> spec.Environment:
     return msgspec.structs.replace(env, storage=storage)
 
 
-def capture(root: Path, nats_url: str, seconds: float, seed: int = 7) -> None:
+def capture(root: Path, nats_url: str, seconds: float, seed: int = 7, during=None) -> None:
+    """Run a connector for `seconds` after its first book; `during()` (sync) runs in a
+    thread half-way through, while the connector keeps capturing."""
+
     async def main() -> None:
         async with ReplayServer(synthetic="sim", symbols=SYMBOLS, seed=seed, rate=3000) as rs:
             options = Options(root, nats_url, ws_url=rs.url, rest_url=rs.rest_url)
@@ -35,7 +38,10 @@ def capture(root: Path, nats_url: str, seconds: float, seed: int = 7) -> None:
             stop = asyncio.Event()
             task = asyncio.create_task(connector.run(stop))
             await wait_for(lambda: connector.records.get("book", 0) > 0, timeout=15)
-            await asyncio.sleep(seconds)
+            await asyncio.sleep(seconds / 2)
+            if during is not None:
+                await asyncio.to_thread(during)
+            await asyncio.sleep(seconds / 2)
             stop.set()
             await asyncio.wait_for(task, 60)
 

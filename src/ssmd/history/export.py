@@ -11,7 +11,7 @@ import msgspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ssmd.history.schema import from_table
+from ssmd.history.schema import columns, from_table
 from ssmd.model.codec import to_wire
 
 
@@ -28,7 +28,7 @@ def write_export(kind: str, table: pa.Table, fmt: str, path: Path | None) -> int
         for row in rows:
             buf.write(msgspec.json.encode(row).decode() + "\n")
     elif fmt == "csv":
-        names = list(rows[0]) if rows else ["type", *table.column_names]
+        names = ["type", *columns(kind)]
         writer = csv.DictWriter(buf, fieldnames=names, lineterminator="\n")
         writer.writeheader()
         for row in rows:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Iterable
+from operator import neg
 from typing import Literal
 
 from ssmd.model.records import Level
@@ -45,17 +46,24 @@ class L2Book:
         self._ask_keys.clear()
 
     def apply_snapshot(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
-        """Replace the whole book; zero sizes are ignored, the depth window is applied."""
+        """Replace the whole book: a later duplicate price wins, zero sizes are dropped,
+        the depth window is applied. Sorting and copying stay in C (snapshots are big)."""
+        bid_map, ask_map = _nonzero(dict(bids)), _nonzero(dict(asks))
+        bid_px = sorted(bid_map, reverse=True)
+        ask_keys = sorted(ask_map)
+        depth = self.max_depth
+        if depth:
+            for px in bid_px[depth:]:
+                del bid_map[px]
+            for px in ask_keys[depth:]:
+                del ask_map[px]
+            del bid_px[depth:], ask_keys[depth:]
+        # in place: `side_index` hands out these very objects
         self.clear()
-        self._bids.update((px, sz) for px, sz in bids if sz)
-        self._asks.update((px, sz) for px, sz in asks if sz)
-        self._bid_keys[:] = sorted(-px for px in self._bids)
-        self._ask_keys[:] = sorted(self._asks)
-        if self.max_depth:
-            while len(self._bid_keys) > self.max_depth:
-                del self._bids[-self._bid_keys.pop()]
-            while len(self._ask_keys) > self.max_depth:
-                del self._asks[self._ask_keys.pop()]
+        self._bids.update(bid_map)
+        self._asks.update(ask_map)
+        self._bid_keys.extend(map(neg, bid_px))
+        self._ask_keys.extend(ask_keys)
 
     def apply(self, side: BookSide, price: int, size: int) -> int | None:
         """Set one level to an absolute size (0 deletes).
@@ -85,6 +93,45 @@ class L2Book:
             return worst_px
         return None
 
+    def update(self, side: BookSide, price: int, size: int) -> tuple[int, int | None]:
+        """`apply` that also says where the change landed, for top-N caches (checksums).
+
+        Returns (rank, evicted): the 0-based rank of the level set, or of the level
+        deleted as it stood before (-1 when deleting an absent level), and the price
+        pushed out of the depth window (else None).
+        """
+        if side == "bid":
+            levels, keys, key = self._bids, self._bid_keys, -price
+        elif side == "ask":
+            levels, keys, key = self._asks, self._ask_keys, price
+        else:
+            raise ValueError(f"side must be 'bid' or 'ask', not {side!r}")
+        rank = bisect_left(keys, key)
+        if size == 0:
+            if levels.pop(price, None) is None:
+                return -1, None
+            del keys[rank]
+            return rank, None
+        if price in levels:
+            levels[price] = size
+            return rank, None
+        levels[price] = size
+        keys.insert(rank, key)
+        if self.max_depth and len(keys) > self.max_depth:
+            worst = keys.pop()
+            worst_px = -worst if side == "bid" else worst
+            del levels[worst_px]
+            return rank, worst_px
+        return rank, None
+
+    def side_index(self, side: BookSide) -> tuple[dict[int, int], list[int]]:
+        """The live (price -> size map, sorted keys) of a side, for a venue's hot loop
+        that inlines `update`; bid keys are negated prices. The objects stay the same
+        for the book's lifetime (snapshots and clears work in place)."""
+        if side == "bid":
+            return self._bids, self._bid_keys
+        return self._asks, self._ask_keys
+
     # -- reads ----------------------------------------------------------------
 
     def best_bid(self) -> Level | None:
@@ -106,6 +153,18 @@ class L2Book:
             return [(-k, bids[-k]) for k in self._bid_keys[:n]]
         asks = self._asks
         return [(k, asks[k]) for k in self._ask_keys[:n]]
+
+    def level_at(self, side: BookSide, rank: int) -> Level | None:
+        """The level at a 0-based rank from the best, or None past the end of the side."""
+        if side == "bid":
+            if rank < len(self._bid_keys):
+                px = -self._bid_keys[rank]
+                return (px, self._bids[px])
+            return None
+        if rank < len(self._ask_keys):
+            px = self._ask_keys[rank]
+            return (px, self._asks[px])
+        return None
 
     def top_prices(self, side: BookSide, n: int) -> list[int]:
         """Prices of the best `n` levels of a side, best first (cheaper than `top`)."""
@@ -152,7 +211,10 @@ class L2Book:
 
     def snapshot(self) -> tuple[list[Level], list[Level]]:
         """(bids best first, asks best first)."""
-        return self.top("bid", len(self._bid_keys)), self.top("ask", len(self._ask_keys))
+        bid_px = list(map(neg, self._bid_keys))
+        bids = list(zip(bid_px, map(self._bids.__getitem__, bid_px), strict=True))
+        asks = list(zip(self._ask_keys, map(self._asks.__getitem__, self._ask_keys), strict=True))
+        return bids, asks
 
     def __len__(self) -> int:
         """Total number of levels, both sides."""
@@ -160,3 +222,10 @@ class L2Book:
 
     def __repr__(self) -> str:
         return f"L2Book(bid={self.best_bid()}, ask={self.best_ask()}, levels={len(self)})"
+
+
+def _nonzero(levels: dict[int, int]) -> dict[int, int]:
+    """`levels` without zero sizes (a snapshot seldom has any: checked in C first)."""
+    if 0 in levels.values():
+        return {px: sz for px, sz in levels.items() if sz}
+    return levels

@@ -12,14 +12,18 @@ See docs/venues/kraken.md.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 from zlib import crc32
 
+import msgspec
+
 from ssmd.book.checksum import CHECKSUM_LEVELS, decimals_of
 from ssmd.book.integrity import BookState, crossed_detail
-from ssmd.book.l2 import BookSide
-from ssmd.model.fixed import to_fixed
+from ssmd.book.l2 import BookSide, L2Book
+from ssmd.model.fixed import SCALE, to_fixed
 from ssmd.model.instrument import Instrument
 from ssmd.model.records import Book, Level, Quote, Record, Side, Trade
 from ssmd.venues import kraken_common as kraken
@@ -116,6 +120,8 @@ _TS_SCALE = tuple(10 ** (9 - n) for n in range(10))
 
 def _ts(text: str) -> int:
     """Kraken decimal seconds '1618678123.481570' -> ns (exact: digits, no float)."""
+    if len(text) == 17 and text[10] == ".":  # seconds and microseconds, as sent today
+        return int(text.replace(".", "", 1)) * 1000
     decimals = len(text) - text.find(".") - 1 if "." in text else 0
     if decimals <= 9:
         return int(text.replace(".", "", 1)) * _TS_SCALE[decimals]
@@ -123,87 +129,241 @@ def _ts(text: str) -> int:
     return int(whole) * 1_000_000_000 + int(frac[:9])
 
 
+class _Top:
+    """One side of a Kraken book as the update loop sees it: the L2Book's live level map
+    and sorted keys, and the prices and checksum tokens of its best 10 levels."""
+
+    __slots__ = ("keys", "levels", "loop", "odd", "part", "prices", "sign", "tokens")
+
+    def __init__(self, book: L2Book, side: BookSide) -> None:
+        self.levels, self.keys = book.side_index(side)
+        self.sign = -1 if side == "bid" else 1
+        """Keys are sign * price (bids negated: both ascend best first)."""
+        self.prices: list[int] = []
+        self.tokens: list[str] = []
+        self.part: bytes | None = None
+        """"".join(tokens) encoded, cached until the top 10 change."""
+        self.odd: dict[int, str] = {}
+        """Tokens of live levels whose wire strings were off the pair's precision."""
+        self.loop = (self.levels, self.keys, self.prices, self.tokens, self.odd, self.sign)
+        """All of the above in one load for `_apply_rows` (the objects never change)."""
+
+
 class _KState(BookState):
-    """A Kraken book plus what its checksum needs, kept incrementally.
+    """A Kraken book plus its checksum input, kept incrementally.
 
     v1 checksums the wire strings, whose decimals are fixed per pair but are *not*
     AssetPairs' pair_decimals (XBT/CHF: pair_decimals 1, wire '56218.30000'), so the
-    precision is learned from the snapshot. Each level's token (digits without '.' and
-    leading zeros) is computed once when the level arrives; the CRC of the ask half is
-    cached and recomputed only when an update reaches into the top 10.
+    precision is learned from the snapshot. At that precision a level's token (digits
+    without '.' and leading zeros) is `f"{price_digits}{qty_digits}"` of the parsed
+    ints, so no token is stored per level: each side keeps the prices and tokens of its
+    top 10 only, spliced at the rank an update lands on, and its part of the CRC input
+    is rebuilt only when touched. A level whose wire strings deviate from the precision
+    keeps its own token (`_Top.odd`).
     """
 
-    __slots__ = ("crc_a", "pdot", "pmul", "qdot", "qmul", "str_b", "tok_a", "tok_b")
+    __slots__ = ("asks", "bids", "big", "crc", "crc_a", "fast", "pmul", "qmul", "wire")
+
+    def __init__(self, venue_symbol: str, symbol: str, iid: int = 0, max_depth: int = 0) -> None:
+        super().__init__(venue_symbol, symbol, iid, max_depth)
+        self.asks, self.bids = _Top(self.book, "ask"), _Top(self.book, "bid")
+        self.crc_a = self.crc = -1
+        self.big = False
+        """Set by `_apply_rows`: this frame's records need `publishable`."""
+        self.set_precision(-1, -1)
 
     def set_precision(self, price_decimals: int, qty_decimals: int) -> None:
         self.price_decimals, self.qty_decimals = price_decimals, qty_decimals
-        self.pdot, self.qdot = -price_decimals - 1, -qty_decimals - 1
-        self.pmul = 10 ** (9 - price_decimals) if price_decimals <= 9 else 0
-        self.qmul = 10 ** (9 - qty_decimals) if qty_decimals <= 9 else 0
-        self.crc_a = -1
-        self.str_b = None
+        self.fast = 0 < price_decimals <= 9 and 0 < qty_decimals <= 9
+        """Wire strings at this precision parse as int(digits) * 10^(9 - decimals)."""
+        self.pmul = 10 ** (9 - price_decimals) if self.fast else 0
+        self.qmul = 10 ** (9 - qty_decimals) if self.fast else 0
+        pmax = INT64_MAX // self.pmul if self.fast else 0
+        qmax = INT64_MAX // self.qmul if self.fast else 0
+        self.wire = (-price_decimals - 1, -qty_decimals - 1, self.pmul, self.qmul, pmax, qmax)
+        """What the inline parse needs: '.' positions, scales, digit values within int64."""
+        self.asks.odd.clear()
+        self.bids.odd.clear()
+        self.reset_top()
 
-    def level(self, price: str, qty: str) -> tuple[int, int, str]:
-        """(price, size, checksum token) of a wire level; ValueError if malformed."""
-        pdot, qdot = self.pdot, self.qdot
+    def reset_top(self) -> None:
+        """Rebuild both top-10 lists from the book (after a snapshot)."""
+        for top in (self.asks, self.bids):
+            sign, levels = top.sign, top.levels
+            top.prices[:] = [sign * key for key in top.keys[:CHECKSUM_LEVELS]]
+            top.tokens[:] = [self.token(top.odd, px, levels[px]) for px in top.prices]
+            top.part = None
+
+    def token(self, odd: dict[int, str], price: int, size: int) -> str:
+        """A level's checksum token: its own if its wire strings were odd, else from ints."""
+        tok = odd.get(price)
+        return tok if tok is not None else f"{price // self.pmul}{size // self.qmul}"
+
+    def parse(self, price: str, qty: str) -> tuple[int, int, str | None]:
+        """(price, size, odd token or None) of one wire level; ValueError if malformed.
+
+        The general path; `_apply_rows` inlines the common case."""
+        pdot, qdot, pmul, qmul, _, _ = self.wire
         if (
-            len(price) > -pdot
+            self.fast
+            and len(price) > -pdot
             and len(qty) > -qdot
             and price[pdot] == "."
             and qty[qdot] == "."
-            and self.pmul
-            and self.qmul
         ):
             pi = int(price.replace(".", "", 1))
             qi = int(qty.replace(".", "", 1))
             if pi > 0 and qi >= 0:
-                return pi * self.pmul, qi * self.qmul, f"{pi}{qi}"
-        # off-precision string: slower exact path, token per the same rule
+                return pi * pmul, qi * qmul, None
         px, sz = parse_fixed(price), parse_fixed(qty)
-        tok = price.replace(".", "").lstrip("0") + qty.replace(".", "").lstrip("0")
-        return px, sz, tok
+        return px, sz, price.replace(".", "").lstrip("0") + qty.replace(".", "").lstrip("0")
 
-    def checksum(self, asks_dirty: bool, bids_dirty: bool) -> int:
-        book = self.book
-        if asks_dirty or self.crc_a < 0:
-            ta = self.tok_a
-            text = "".join([ta[p] for p in book.top_prices("ask", CHECKSUM_LEVELS)])
-            self.crc_a = crc32(text.encode())
-        if bids_dirty or self.str_b is None:
-            tb = self.tok_b
-            text = "".join([tb[p] for p in book.top_prices("bid", CHECKSUM_LEVELS)])
-            self.str_b = text.encode()
-        return crc32(self.str_b, self.crc_a)
+    def checksum(self) -> int:
+        """CRC32 of the top-10 asks then bids, from the cached parts where untouched."""
+        asks, bids = self.asks, self.bids
+        if asks.part is None:
+            asks.part = "".join(asks.tokens).encode()
+            self.crc_a = crc32(asks.part)
+            self.crc = -1
+        if bids.part is None:
+            bids.part = "".join(bids.tokens).encode()
+            self.crc = -1
+        if self.crc < 0:
+            self.crc = crc32(bids.part, self.crc_a)
+        return self.crc
 
 
 def _apply_rows(
-    state: _KState,
-    side: BookSide,
-    rows: list[list[str]],
-    out: list[Level],
-    last_ts: str,
-    dirty: bool,
-    big: bool,
-) -> tuple[str, bool, bool]:
-    """Apply one side's wire levels in order; note top-10 changes and the newest time."""
-    book, level = state.book, state.level
-    toks = state.tok_a if side == "ask" else state.tok_b
+    state: _KState, top: _Top, rows: list[list[str]], out: list[Level], last_ts: str
+) -> str:
+    """Apply one side's wire levels in order, keeping its top 10; the newest time.
+
+    Sets `state.big` when a level beyond int64 nanos went to `out`.
+    This loop is most of a book update's cost, so it inlines the common level parse
+    ('.' where the pair's precision puts it, digits within int64 once scaled) and
+    `L2Book.update` (keep the two in step).
+    """
+    pdot, qdot, pmul, qmul, pmax, qmax = state.wire
+    levels, keys, prices, tokens, odd, sign = top.loop
+    depth = state.book.max_depth
     for row in rows:
-        px, sz, tok = level(row[0], row[1])
-        if row[2] > last_ts:
-            last_ts = row[2]
+        price, qty, stamp = row[0], row[1], row[2]
+        tok = None
+        try:
+            fast = pmul and price[pdot] == "." and qty[qdot] == "."
+        except IndexError:  # shorter than the precision: off-precision
+            fast = False
+        if fast:
+            pi = int(price.replace(".", "", 1))
+            qi = int(qty.replace(".", "", 1))
+            fast = 0 < pi <= pmax and 0 <= qi <= qmax
+        if fast:
+            px, sz = pi * pmul, qi * qmul
+        else:  # off the pair's precision (or malformed: ValueError)
+            px, sz, tok = state.parse(price, qty)
+            pi = qi = 0
+            if px > INT64_MAX or sz > INT64_MAX:
+                state.big = True
+        if stamp > last_ts:
+            last_ts = stamp
         out.append((px, sz))
+        if odd or tok is not None:
+            odd.pop(px, None)
+            if tok is not None and sz:
+                odd[px] = tok
+        # L2Book.update, inlined; `rank` = where the level is (or was), -1: no change
+        key = sign * px
+        rank = bisect_left(keys, key)
         if sz:
-            toks[px] = tok
-        evicted = book.apply(side, px, sz)
-        if evicted is not None:
-            out.append((evicted, 0))
-            del toks[evicted]
-        if not dirty:
-            dirty = book.within_top(side, px, CHECKSUM_LEVELS)
-        if px > INT64_MAX:
-            big = True
-    return last_ts, dirty, big
+            if px in levels:
+                levels[px] = sz
+            else:
+                levels[px] = sz
+                keys.insert(rank, key)
+                if depth and len(keys) > depth:  # the venue drops its worst silently
+                    worst = sign * keys.pop()
+                    del levels[worst]
+                    out.append((worst, 0))
+                    if worst > INT64_MAX:
+                        state.big = True
+                    if odd:
+                        odd.pop(worst, None)
+        elif levels.pop(px, None) is not None:
+            del keys[rank]
+        else:
+            rank = -1
+        if 0 <= rank < CHECKSUM_LEVELS:
+            top.part = None
+            if not sz:  # deleted: the next level moves up into the top 10
+                del prices[rank], tokens[rank]
+                if len(keys) >= CHECKSUM_LEVELS:
+                    nxt = sign * keys[CHECKSUM_LEVELS - 1]
+                    prices.append(nxt)
+                    tokens.append(state.token(odd, nxt, levels[nxt]))
+            elif rank < len(prices) and prices[rank] == px:  # same price, new size
+                tokens[rank] = f"{pi}{qi}" if tok is None else tok
+            else:  # new price: the 10th (if any) drops out
+                prices.insert(rank, px)
+                tokens.insert(rank, f"{pi}{qi}" if tok is None else tok)
+                del prices[CHECKSUM_LEVELS:], tokens[CHECKSUM_LEVELS:]
+    return last_ts
+
+
+_INTS = msgspec.json.Decoder(list[int])
+
+
+def _column(texts: tuple[str, ...], decimals: int) -> list[int] | None:
+    """A snapshot column of wire decimals as fixed-point ints, or None if any string is
+    not plain digits with exactly `decimals` decimals (the caller then parses row by row).
+
+    Snapshots are ~1000 levels and int() per string was their main cost, so the column
+    becomes one JSON array of integers decoded by msgspec in C: drop the '.', append the
+    zeros that scale to 1e-9. JSON forbids leading zeros, which every value below 1 has
+    ('0.00123'), so those are written '-1' + fraction, i.e. -(1e9 + value), and turned
+    back after decoding (a real '-' is refused first). The '.' position and count are
+    checked up front; JSON then rejects anything but digits.
+    """
+    try:
+        if set(map(itemgetter(-decimals - 1), texts)) != {"."}:
+            return None
+        joined = "," + ",".join(texts)
+    except (IndexError, TypeError):
+        return None
+    if joined.count(".") != len(texts) or "-" in joined:
+        return None
+    pad = "0" * (9 - decimals)
+    digits = joined.replace(",0.", ",-1").replace(".", "").replace(",", pad + ",")
+    try:
+        values = _INTS.decode(f"[{digits[len(pad) + 1 :]}{pad}]")
+    except msgspec.DecodeError:  # a sign, an exponent, any non-digit
+        return None
+    if len(values) != len(texts):
+        return None
+    if min(values) < 0:
+        values = [v if v >= 0 else -v - SCALE for v in values]
+    return values
+
+
+def _snapshot_side(
+    state: _KState, rows: list[list[str]], odd: dict[int, str]
+) -> tuple[list[Level], str]:
+    """One side of a snapshot as (levels in wire order, newest timestamp)."""
+    if not rows:
+        return [], ""
+    columns = list(zip(*rows, strict=False))
+    stamps = columns[2]
+    if state.fast:
+        pxs = _column(columns[0], state.price_decimals)
+        szs = _column(columns[1], state.qty_decimals) if pxs is not None else None
+        if pxs is not None and szs is not None and min(pxs) > 0:
+            return list(zip(pxs, szs, strict=True)), max(stamps)
+    levels = []
+    for row in rows:
+        px, sz, tok = state.parse(row[0], row[1])
+        levels.append((px, sz))
+        if tok is not None and sz:
+            odd[px] = tok
+    return levels, max(stamps)
 
 
 class KrakenV1Normalizer(NormalizerBase):
@@ -277,8 +437,6 @@ class KrakenV1Normalizer(NormalizerBase):
             _, _, depth = channel_name.partition("-")
             info = self.sym(pair, normalize_pair(pair))
             state = _KState(pair, info.symbol, info.iid, int(depth) if depth.isdigit() else 10)
-            state.tok_a, state.tok_b = {}, {}
-            state.set_precision(-1, -1)
             self.books[pair] = state
         return state
 
@@ -294,20 +452,18 @@ class KrakenV1Normalizer(NormalizerBase):
         bids: list[Level] = []
         last_ts = ""
         checksum = None
-        dirty_a = dirty_b = big = False
-        for body in msg[1:-2]:
-            rows = body.get("a")
+        for part in (body,) if len(msg) == 4 else msg[1:-2]:  # one body, or asks + bids
+            rows = part.get("a")
             if rows:
-                last_ts, dirty_a, big = _apply_rows(state, "ask", rows, asks, last_ts, dirty_a, big)
-            rows = body.get("b")
+                last_ts = _apply_rows(state, state.asks, rows, asks, last_ts)
+            rows = part.get("b")
             if rows:
-                last_ts, dirty_b, big = _apply_rows(state, "bid", rows, bids, last_ts, dirty_b, big)
-            if "c" in body:
-                checksum = body["c"]
+                last_ts = _apply_rows(state, state.bids, rows, bids, last_ts)
+            if "c" in part:
+                checksum = part["c"]
         ts_event = _ts(last_ts) if last_ts else 0
-        book = state.book
         if checksum is not None and self.verify_checksums:
-            ours = state.checksum(dirty_a, dirty_b)
+            ours = state.checksum()
             if ours != int(checksum):
                 gap = self.fail(
                     state, "checksum", f"venue {checksum} != ours {ours}", ts_recv,
@@ -315,8 +471,10 @@ class KrakenV1Normalizer(NormalizerBase):
                 )  # fmt: skip
                 return [gap]
             self.stats.checksums_verified += 1
-        if big:
+        if state.big:  # a level beyond int64 nanos: the book keeps it, records cannot
+            state.big = False
             bids, asks = publishable(bids), publishable(asks)
+        book = state.book
         if book.is_crossed():
             return [
                 self.fail(state, "crossed", crossed_detail(book), ts_recv, "resubscribe", ts_event)
@@ -332,15 +490,13 @@ class KrakenV1Normalizer(NormalizerBase):
         rows_a, rows_b = body.get("as", []), body.get("bs", [])
         first = (rows_a or rows_b)[0]
         state.set_precision(decimals_of(first[0]), decimals_of(first[1]))
-        level = state.level
-        parsed_a = [level(r[0], r[1]) for r in rows_a]
-        parsed_b = [level(r[0], r[1]) for r in rows_b]
-        last_ts = max((r[2] for r in rows_a + rows_b), default="")
+        asks, stamp_a = _snapshot_side(state, rows_a, state.asks.odd)
+        bids, stamp_b = _snapshot_side(state, rows_b, state.bids.odd)
         book = state.book
-        book.apply_snapshot([(p, q) for p, q, _ in parsed_b], [(p, q) for p, q, _ in parsed_a])
-        state.tok_a = {p: t for p, q, t in parsed_a if q}
-        state.tok_b = {p: t for p, q, t in parsed_b if q}
+        book.apply_snapshot(bids, asks)
+        state.reset_top()
         state.valid = True
+        last_ts = max(stamp_a, stamp_b)
         ts_event = _ts(last_ts) if last_ts else 0
         if book.is_crossed():
             return [

@@ -1,0 +1,120 @@
+"""The incremental v1 checksum (top-10 tokens spliced per update) against a from-scratch
+model of the venue, on seeded random streams that stress what the recordings rarely do:
+depth-10 windows (evictions inside the top 10), deletes at the top, levels whose wire
+strings are off the pair's precision, prices beyond int64 nanos."""
+
+from __future__ import annotations
+
+import json
+import random
+from decimal import Decimal
+from zlib import crc32
+
+import pytest
+
+from ssmd.model.records import Book, Gap
+from ssmd.venues.kraken_v1 import KrakenV1Normalizer
+
+INT64_MAX = 2**63 - 1
+
+
+def _token(price: str, qty: str) -> str:
+    return price.replace(".", "").lstrip("0") + qty.replace(".", "").lstrip("0")
+
+
+class _Venue:
+    """What Kraken keeps: wire strings per price, the subscribed depth, top-10 CRC32."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self.sides: dict[str, dict[Decimal, tuple[str, str]]] = {"a": {}, "b": {}}
+
+    def ordered(self, side: str) -> list[Decimal]:
+        return sorted(self.sides[side], reverse=side == "b")
+
+    def apply(self, side: str, price: str, qty: str) -> None:
+        levels = self.sides[side]
+        if Decimal(qty) == 0:
+            levels.pop(Decimal(price), None)
+            return
+        levels[Decimal(price)] = (price, qty)
+        for px in self.ordered(side)[self.depth :]:
+            del levels[px]
+
+    def checksum(self) -> int:
+        text = "".join(
+            _token(*self.sides[side][px]) for side in "ab" for px in self.ordered(side)[:10]
+        )
+        return crc32(text.encode())
+
+
+def _fmt(value: int, decimals: int) -> str:
+    return f"{Decimal(value).scaleb(-decimals):.{decimals}f}"
+
+
+def _stream(seed: int, depth: int, frames: int) -> list[str]:
+    rnd = random.Random(seed)
+    venue = _Venue(depth)
+    mid = 50_000
+
+    def level(side: str) -> tuple[str, str]:
+        off = rnd.choice([0, 1, 2, 3, 5, 8, 13, 30]) + rnd.randint(0, 3)
+        ticks = mid + off if side == "a" else mid - 1 - off
+        price = _fmt(ticks, 2)
+        if rnd.random() < 0.05:  # off-precision wire string, same value
+            price = _fmt(ticks, 2).rstrip("0").rstrip(".") if ticks % 100 else str(ticks // 100)
+        qty = "0.00000000" if rnd.random() < 0.3 else _fmt(rnd.randint(1, 10**9), 8)
+        if rnd.random() < 0.03:
+            qty = qty[:-3]  # off-precision quantity
+        return price, qty
+
+    rows = {s: [level(s) for _ in range(16)] for s in "ab"}
+    for side, levels in rows.items():
+        for price, qty in levels:
+            if Decimal(qty):
+                venue.apply(side, price, qty)
+    snap_a = [
+        [venue.sides["a"][p][0], venue.sides["a"][p][1], "1.000001"] for p in venue.ordered("a")
+    ]
+    snap_b = [
+        [venue.sides["b"][p][0], venue.sides["b"][p][1], "1.000001"] for p in venue.ordered("b")
+    ]
+    snap_a.append(["99999999997.00", "1.00000000", "1.000001"])  # beyond int64 nanos
+    venue.apply("a", "99999999997.00", "1.00000000")
+    name = f"book-{depth}"
+    out = [json.dumps([1, {"as": snap_a, "bs": snap_b}, name, "XBT/USD"])]
+    for i in range(frames):
+        bodies = []
+        for side in rnd.sample("ab", rnd.choice([1, 1, 1, 2])):
+            levels = [level(side) for _ in range(rnd.choice([1, 1, 1, 2, 3]))]
+            for price, qty in levels:
+                venue.apply(side, price, qty)
+            bodies.append({side: [[p, q, f"2.{i:06d}"] for p, q in levels]})
+        bodies[-1]["c"] = str(venue.checksum())
+        out.append(json.dumps([1, *bodies, name, "XBT/USD"]))
+    return out
+
+
+@pytest.mark.parametrize(("seed", "depth"), [(1, 10), (2, 10), (3, 25), (4, 1000)])
+def test_incremental_checksum_matches_a_from_scratch_venue(seed: int, depth: int) -> None:
+    n = KrakenV1Normalizer()
+    frames = _stream(seed, depth, 1500)
+    records = [r for i, f in enumerate(frames) for r in n.on_frame(f, i + 1)]
+    assert not [r for r in records if isinstance(r, Gap)]
+    assert n.stats.checksums_verified == len(frames) - 1
+    books = [r for r in records if isinstance(r, Book)]
+    assert len(books) == len(frames)
+    assert all(px <= INT64_MAX for b in books for px, _ in b.asks + b.bids)
+    state = n.books["XBT/USD"]
+    assert all(len(side) <= depth for side in state.book.snapshot())
+
+
+def test_a_wrong_level_is_caught() -> None:
+    frames = _stream(5, 10, 300)
+    msg = json.loads(frames[151])
+    side = "a" if "a" in msg[1] else "b"
+    msg[1][side][0][1] = "7.77777777"
+    frames[151] = json.dumps(msg)
+    n = KrakenV1Normalizer()
+    gaps = [r for i, f in enumerate(frames) for r in n.on_frame(f, i + 1) if isinstance(r, Gap)]
+    assert gaps and gaps[0].reason == "checksum" and n.stats.checksums_failed == 1

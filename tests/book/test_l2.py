@@ -74,3 +74,34 @@ def test_matches_naive_model(ops: list[tuple[str, int, int]], depth: int) -> Non
     again = L2Book(max_depth=depth)
     again.apply_snapshot(bids, asks)
     assert again.snapshot() == book.snapshot()
+
+
+@settings(max_examples=200, deadline=None)
+@given(OPS, st.integers(min_value=0, max_value=6))
+def test_update_is_apply_plus_where(ops: list[tuple[str, int, int]], depth: int) -> None:
+    """`update` changes the book exactly as `apply` does and says at which rank."""
+    ranked, plain = L2Book(depth), L2Book(depth)
+    for side, px, sz in ops:
+        before = [p for p, _ in ranked.top(side, 10_000)]  # type: ignore[arg-type]
+        rank, evicted = ranked.update(side, px, sz)  # type: ignore[arg-type]
+        assert evicted == plain.apply(side, px, sz)  # type: ignore[arg-type]
+        assert ranked.snapshot() == plain.snapshot()
+        after = [p for p, _ in ranked.top(side, 10_000)]  # type: ignore[arg-type]
+        if sz == 0:
+            assert rank == (before.index(px) if px in before else -1)
+        else:
+            assert rank == (after.index(px) if px in after else depth)
+        for r, level in enumerate(ranked.top(side, 10_000)):  # type: ignore[arg-type]
+            assert ranked.level_at(side, r) == level  # type: ignore[arg-type]
+        assert ranked.level_at(side, len(after)) is None  # type: ignore[arg-type]
+
+
+def test_side_index_is_live_across_snapshots_and_clears() -> None:
+    book = L2Book()
+    bids, bid_keys = book.side_index("bid")
+    asks, ask_keys = book.side_index("ask")
+    book.apply_snapshot([(9, 1), (10, 2), (9, 3)], [(12, 1), (11, 0)])
+    assert bids == {9: 3, 10: 2} and bid_keys == [-10, -9]  # later duplicate wins
+    assert asks == {12: 1} and ask_keys == [12]
+    book.clear()
+    assert book.side_index("bid") == ({}, []) and bids == {} and bid_keys == []

@@ -118,3 +118,27 @@ def test_a_wrong_level_is_caught() -> None:
     n = KrakenV1Normalizer()
     gaps = [r for i, f in enumerate(frames) for r in n.on_frame(f, i + 1) if isinstance(r, Gap)]
     assert gaps and gaps[0].reason == "checksum" and n.stats.checksums_failed == 1
+
+
+def test_levels_beyond_int64_inside_the_top_10() -> None:
+    """A thin side whose top 10 holds prices beyond int64 nanos: kept in the book and in
+    the checksum, never published."""
+    venue = _Venue(10)
+    snap = {"as": [["100.00", "1.00000000", "1.0"], ["99999999997.00", "2.00000000", "1.0"]],
+            "bs": [["99.00", "3.00000000", "1.0"]]}  # fmt: skip
+    for side, rows in (("a", snap["as"]), ("b", snap["bs"])):
+        for price, qty, _ in rows:
+            venue.apply(side, price, qty)
+    frames = [json.dumps([1, snap, "book-10", "XBT/USD"])]
+    for price, qty in [("99999999998.00", "4.00000000"), ("100.00", "0.00000000"),
+                       ("99999999997.00", "5.00000000"), ("101.00", "6.00000000")]:  # fmt: skip
+        venue.apply("a", price, qty)
+        body = {"a": [[price, qty, "2.0"]], "c": str(venue.checksum())}
+        frames.append(json.dumps([1, body, "book-10", "XBT/USD"]))
+    n = KrakenV1Normalizer()
+    records = [r for i, f in enumerate(frames) for r in n.on_frame(f, i + 1)]
+    assert n.stats.checksums_verified == 4 and n.stats.checksums_failed == 0
+    assert [r.asks for r in records if isinstance(r, Book)] == [
+        [(100_000_000_000, 1_000_000_000)], [], [(100_000_000_000, 0)], [],
+        [(101_000_000_000, 6_000_000_000)],
+    ]  # fmt: skip

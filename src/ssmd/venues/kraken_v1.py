@@ -261,7 +261,8 @@ def _apply_rows(
             px, sz = pi * pmul, qi * qmul
         else:  # off the pair's precision (or malformed: ValueError)
             px, sz, tok = state.parse(price, qty)
-            pi = qi = 0
+            if tok is None:  # at the precision, only too big for int64: token from ints
+                pi, qi = px // pmul, sz // qmul
             if px > INT64_MAX or sz > INT64_MAX:
                 state.big = True
         if stamp > last_ts:

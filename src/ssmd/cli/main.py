@@ -38,6 +38,8 @@ GROUPS = {
 TOP_LEVEL = ("ssmd.cli.stack", "ssmd.cli.replay", "ssmd.cli.connector", "ssmd.cli.reprocess")
 TOP_LEVEL += ("ssmd.cli.shipper",)
 TOP_LEVEL += ("ssmd.cli.gateway",)
+TOP_LEVEL += ("ssmd.cli.mcp",)
+GROUPS["skill"] = "ssmd.cli.skill"
 # Modules that add commands to a group defined elsewhere (imported for their side effect).
 EXTENSIONS = ("ssmd.cli.env_store",)
 

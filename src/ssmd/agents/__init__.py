@@ -1,0 +1,1 @@
+"""Agent-facing surfaces: the MCP server, its tools, feedback intake and skills."""

@@ -32,7 +32,8 @@ def ssmd(
     )
 
 
-def start_up(envdir: Path, data: Path) -> subprocess.Popen[str]:
+def start_up(envdir: Path, data: Path, seen: list[str] | None = None) -> subprocess.Popen[str]:
+    """`ssmd up` in the background once it printed its last line; `seen` gets the output."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -52,14 +53,14 @@ def start_up(envdir: Path, data: Path) -> subprocess.Popen[str]:
         env={**os.environ, "COLUMNS": "200"},
     )
     deadline = time.monotonic() + 90
-    seen = []
+    seen = [] if seen is None else seen
     assert proc.stdout is not None
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:
             break
         seen.append(line)
-        if "ssmd is up" in line:
+        if "stop       Ctrl-C" in line:
             return proc
     proc.kill()
     pytest.fail("ssmd up did not come up:\n" + "".join(seen))
@@ -84,12 +85,18 @@ def assert_all_gone(pids: dict[str, int], ports: list[int]) -> None:
 
 def test_up_status_show_down_then_restart_keeps_state(envdir: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
-    up = start_up(envdir, data)
+    first_output: list[str] = []
+    up = start_up(envdir, data, first_output)
     try:
         state = read_state(data)
         assert state is not None and state.env == "dev"
         ports = [p for ps in state.ports.values() for p in ps]
-        assert set(state.pids) == {"nats", "postgres", "replay-sim", "connector-sim-0", "shipper"}
+        assert set(state.pids) == {
+            "nats", "postgres", "replay-sim", "connector-sim-0", "shipper", "reprocess", "gateway",
+        }  # fmt: skip
+        assert state.gateway_url == f"http://127.0.0.1:{state.ports['gateway'][0]}"
+        assert port_open(state.ports["gateway"][0])
+        assert "API key    ssmd_" in "".join(first_output)
 
         status = ssmd("status", "--data-dir", str(data), "--json")
         assert status.returncode == 0, status.stderr
@@ -100,7 +107,10 @@ def test_up_status_show_down_then_restart_keeps_state(envdir: Path, tmp_path: Pa
             "replay-sim": True,
             "connector-sim-0": True,
             "shipper": True,
+            "reprocess": True,
+            "gateway": True,
         }
+        assert report["gateway_url"] == state.gateway_url
         assert report["applied"]["version"] == 1
 
         shown = ssmd("env", "show", "dev", "--json", env={"SSMD_DATA_DIR": str(data)})
@@ -121,11 +131,15 @@ def test_up_status_show_down_then_restart_keeps_state(envdir: Path, tmp_path: Pa
     finally:
         up.kill()
 
-    # Same data dir again: Postgres keeps its data, the identical definition is a no-op.
-    up = start_up(envdir, data)
+    # Same data dir again: Postgres keeps its data, the identical definition is a no-op,
+    # the admin key is not shown again (only its hash exists): `up` says how to make one.
+    again: list[str] = []
+    up = start_up(envdir, data, again)
     try:
         state = read_state(data)
         assert state is not None
+        assert "ssmd_" not in "".join(line for line in again if "API key" in line)
+        assert "ssmd key create --client dev-admin" in "".join(again)
         history = ssmd("env", "history", "dev", "--json", env={"SSMD_DATA_DIR": str(data)})
         assert [v["version"] for v in json.loads(history.stdout)] == [1]
         up.send_signal(signal.SIGINT)  # Ctrl-C

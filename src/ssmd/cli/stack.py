@@ -2,12 +2,15 @@
 
 `up` validates the definition before starting anything, starts embedded NATS (with
 JetStream) and Postgres from wheels under one data directory, applies the definition,
-says where everything is, and runs in the foreground until Ctrl-C or `ssmd down`.
+starts ssmd's services (replay venue, connectors, shipper, reprocessor, gateway), shows
+an admin API key once (first start), says where everything is, and runs in the
+foreground until Ctrl-C or `ssmd down`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +23,11 @@ from ssmd.cli.output import UNREACHABLE, CliError, JsonOpt, console, print_json,
 from ssmd.control.apply import apply
 from ssmd.meta import MetaUnreachable, connect, envs
 from ssmd.ops.status import read_status
+from ssmd.stack.admin_key import AdminKey, ensure_admin_key
 from ssmd.stack.local import LocalStack, StackAlreadyRunning, stop_stack
+from ssmd.stack.ports import port_open
 from ssmd.stack.process import ServerStartError, pid_alive
-from ssmd.stack.services import Services
+from ssmd.stack.services import REPROCESS_EVERY_S, SIM_RATE, Services
 from ssmd.stack.state import StackState, default_data_dir, read_state, write_state
 
 DataDirOpt = typer.Option(
@@ -35,26 +40,63 @@ DataDirOpt = typer.Option(
 )
 
 
-def _announce(state: StackState, version: int, env: str, services: Services) -> None:
-    console.print(f"[bold green]ssmd is up[/] — environment [bold]{env}[/] version {version}")
-    console.print(f"  data dir   {state.data_dir}")
-    console.print(f"  NATS       {state.nats_url}  (JetStream, KV ssmd_{env})")
-    console.print(f"  Postgres   {state.pg_url}")
+def _announce(
+    state: StackState, version: int, env: str, services: Services, key: AdminKey | None
+) -> None:
+    say = console.print
+    say(f"[bold green]ssmd is up[/] — environment [bold]{env}[/] version {version}")
+    say(f"  data dir   {state.data_dir}")
+    say(f"  NATS       {state.nats_url}  (JetStream, KV ssmd_{env})")
+    say(f"  Postgres   {state.pg_url}")
+    if state.s3_url:
+        say(f"  S3         {state.s3_url}  (embedded moto)")
+    say(f"  gateway    {services.gateway_url}  (REST /v1, WebSocket /v1/stream, /docs)")
     for feed, replay in services.replays.items():
-        console.print(f"  venue      {replay.url}  (synthetic sim for feed {feed})")
+        say(f"  venue      {replay.url}  (synthetic sim for feed {feed})")
     for name in services.services:
-        console.print(f"  service    {name}  (log: {state.data_dir}/logs/{name}.log)")
+        say(f"  service    {name}  (log: {state.data_dir}/logs/{name}.log)", soft_wrap=True)
+    if key is None:
+        say("  API key    no client with the admin scope in the definition")
+    elif key.token:
+        say(f"  API key    {key.token}", soft_wrap=True)
+        say(f"             client {key.client_id}; shown once, only its hash is stored:")
+        say("             export SSMD_API_KEY=<the key above>")
+    else:
+        say(f"  API key    {key.client_id} has one already (shown at first start); a new one:")
+        say(f"             ssmd key create --client {key.client_id} --env {env}")
     if Path(state.data_dir) != default_data_dir():
-        console.print(f"  [dim]other shells: export SSMD_DATA_DIR={state.data_dir}[/]")
-    console.print(f"  try        ssmd env show {env} --json   ·   ssmd status")
-    console.print("  stop       Ctrl-C here, or `ssmd down` from another shell")
+        say(f"  [dim]other shells: export SSMD_DATA_DIR={state.data_dir}[/]", soft_wrap=True)
+    say(f"  try        ssmd env show {env} --json   ·   ssmd status")
+    say("  stop       Ctrl-C here, or `ssmd down` from another shell")
+
+
+def _wait_gateway(services: Services, timeout: float = 45.0) -> bool:
+    """Wait until the gateway listens, so what `up` prints works when it is printed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_open(services.gateway_port):
+            return True
+        services.supervise()
+        time.sleep(0.1)
+    return False
 
 
 def up(
     env: str = typer.Option("dev", "--env", "-e", help="Environment name or .yaml path."),
     data_dir: Path | None = DataDirOpt,
+    sim_rate: float = typer.Option(
+        SIM_RATE, "--sim-rate", envvar="SSMD_SIM_RATE",
+        help="Frames/s of the synthetic sim venue (raise it for load tests).",
+    ),
+    reprocess_every: float = typer.Option(
+        REPROCESS_EVERY_S, "--reprocess-every", envvar="SSMD_REPROCESS_EVERY",
+        help="Seconds between reprocess passes over the last 2 hours (0 = off).",
+    ),
+    gateway_port: int = typer.Option(
+        0, "--gateway-port", envvar="SSMD_GATEWAY_PORT", help="Gateway port (0 = a free one)."
+    ),
     directory: Path = DirOpt,
-) -> None:
+) -> None:  # fmt: skip
     """Start the local stack on an environment definition and run until stopped."""
     spec_env = load_env(env, directory)
     env_file = env_path(env, directory)
@@ -67,16 +109,27 @@ def up(
             try:
                 with connect(state.pg_url) as conn:
                     applied = apply(conn, state.nats_url, spec_env, "ssmd-up", "ssmd up")
+                with connect(state.pg_url) as conn:
+                    key = ensure_admin_key(conn, spec_env)
             except (MetaUnreachable, BusUnreachable) as exc:
                 raise CliError(
                     f"the stack started but is not answering: {exc}", UNREACHABLE
                 ) from None
-            services = Services(spec_env, env_file, root, state.nats_url, state.pg_url)
+            services = Services(
+                spec_env, env_file, root, state.nats_url, state.pg_url,
+                sim_rate=sim_rate, reprocess_every=reprocess_every,
+                gateway_port=gateway_port or None,
+            )  # fmt: skip
             try:
                 services.start()
                 state.pids.update(services.pids())
+                state.ports["gateway"] = [services.gateway_port]
+                state.gateway_url = services.gateway_url
                 write_state(state)
-                _announce(state, applied.version, name, services)
+                if not _wait_gateway(services):
+                    console.print(f"[yellow]the gateway is not answering yet[/]: see "
+                                  f"{root}/logs/gateway.log")  # fmt: skip
+                _announce(state, applied.version, name, services, key)
 
                 def supervise() -> None:
                     if services.supervise():
@@ -135,10 +188,15 @@ def status(data_dir: Path | None = DataDirOpt, as_json: bool = JsonOpt) -> None:
         "data_dir": state.data_dir,
         "nats_url": state.nats_url,
         "pg_url": state.pg_url,
+        "gateway_url": state.gateway_url,
         "processes": processes,
         "components": components,
         "applied": applied,
-        "storage": {"journal_bytes": _bytes_under(root / "raw")},
+        "storage": {
+            "journal_bytes": _bytes_under(root / "raw"),
+            "objects_bytes": _bytes_under(root / "objects"),
+            "postgres_bytes": _bytes_under(root / "postgres"),
+        },
     }
     if as_json:
         print_json(result)
@@ -182,8 +240,11 @@ def _print_status(result: dict[str, Any]) -> None:
     print_table(
         "components", ["component", "health", "frames/s", "records/s", "lag", "last gap"], rows
     )
+    storage = result["storage"]
+    console.print(f"gateway: {result['gateway_url'] or '-'}   applied: {result['applied']}")
     console.print(
-        f"applied: {result['applied']}   journal: {result['storage']['journal_bytes']:,} bytes"
+        f"storage: journal {storage['journal_bytes']:,} B · objects "
+        f"{storage['objects_bytes']:,} B · postgres {storage['postgres_bytes']:,} B"
     )
 
 

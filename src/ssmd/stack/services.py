@@ -1,7 +1,7 @@
 """ssmd's own processes under `ssmd up`: a replay server for each `sim` feed (the offline
-default venue), a connector for every shard of every enabled feed and the shipper —
-started after the definition is applied, restarted with capped backoff when they die,
-stopped on exit.
+default venue), a connector for every shard of every enabled feed, the shipper, the
+periodic reprocessor and the gateway — started after the definition is applied,
+restarted with capped backoff when they die, stopped on exit.
 """
 
 from __future__ import annotations
@@ -13,11 +13,15 @@ from pathlib import Path
 
 from ssmd.replay.process import ReplayProcess
 from ssmd.spec import Environment
+from ssmd.stack.ports import LOOPBACK, free_port
 from ssmd.stack.process import ManagedProcess
 
 SIM_RATE = 200.0
 """Frames per second of the local synthetic venue: lively, yet idle for a homelab."""
 MAX_BACKOFF_S = 30.0
+REPROCESS_EVERY_S = 600.0
+"""Seconds between reprocess passes (each redoes the last REPROCESS_LOOKBACK_H hours)."""
+REPROCESS_LOOKBACK_H = 2
 
 
 @dataclass
@@ -32,9 +36,21 @@ class Service:
 
 class Services:
     def __init__(
-        self, env: Environment, env_file: Path, data_dir: Path, nats_url: str, pg_url: str
+        self,
+        env: Environment,
+        env_file: Path,
+        data_dir: Path,
+        nats_url: str,
+        pg_url: str,
+        *,
+        sim_rate: float = SIM_RATE,
+        reprocess_every: float = REPROCESS_EVERY_S,
+        gateway_port: int | None = None,
     ) -> None:
         self.env = env
+        self.sim_rate = sim_rate
+        self.reprocess_every = reprocess_every
+        self.gateway_port = gateway_port or free_port()
         self.env_file = env_file.resolve()
         self.data_dir = data_dir
         self.nats_url = nats_url
@@ -44,8 +60,9 @@ class Services:
         self.services: dict[str, Service] = {}
 
     def start(self) -> None:
-        """Replay servers first (connectors need their URLs), then the connectors, then
-        the shipper (raw segments to the object store)."""
+        """Replay servers first (connectors need their URLs), then the connectors, the
+        shipper (raw segments to the object store), the reprocessor (0 = off), and the
+        gateway last (it serves what the others produce)."""
         for name, feed in self.env.feeds.items():
             if feed.enabled and feed.venue == "sim":
                 replay = ReplayProcess(
@@ -53,7 +70,7 @@ class Services:
                     synthetic="sim",
                     symbols=list(feed.instruments),
                     seed=1,
-                    rate=SIM_RATE,
+                    rate=self.sim_rate,
                 )
                 self.replays[name] = replay.start()
         for name, feed in self.env.feeds.items():
@@ -79,6 +96,28 @@ class Services:
                 "--nats-url", self.nats_url, "--metrics-port", "-1",
             ],
         )  # fmt: skip
+        if self.reprocess_every > 0:
+            self._add(
+                "reprocess",
+                [
+                    sys.executable, "-m", "ssmd.stack.reprocessor", "--env", str(self.env_file),
+                    "--data-dir", str(self.data_dir), "--every", str(self.reprocess_every),
+                    "--lookback", str(REPROCESS_LOOKBACK_H),
+                ],
+            )  # fmt: skip
+        self._add(
+            "gateway",
+            [
+                sys.executable, "-m", "ssmd.cli.main", "gateway", "--env", str(self.env_file),
+                "--host", LOOPBACK, "--port", str(self.gateway_port), "--pg-url", self.pg_url,
+                "--nats-url", self.nats_url, "--data-dir", str(self.data_dir),
+                "--log-level", "WARNING",
+            ],
+        )  # fmt: skip
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.gateway_port}"
 
     def _add(self, name: str, argv: list[str]) -> None:
         process = ManagedProcess(name, argv, self.logs / f"{name}.log", grace=30)

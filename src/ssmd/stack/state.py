@@ -27,6 +27,8 @@ class StackState(msgspec.Struct, kw_only=True):
     # loopback port each server listens on, so a stop can wait until they are free
     owner_pid: int = 0
     ports: dict[str, list[int]] = {}
+    # added for the homelab: the gateway `ssmd up` runs (its port is also in `ports`)
+    gateway_url: str = ""
 
 
 def default_data_dir() -> Path:

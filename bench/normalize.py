@@ -23,10 +23,12 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from zlib import crc32
 
 import msgspec
 
 from ssmd.cli.venue import load_recording, venue_normalizer
+from ssmd.model.records import Book
 from ssmd.venues.recording import guess_venue
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,6 +76,40 @@ def ours(name: str, repeat: int) -> dict:
 
     return {"venue": venue, "frames": len(data), "ours": len(data) / _best(run, repeat),
             "decode": len(data) / _best(decode, repeat)}  # fmt: skip
+
+
+def kraken_floor(name: str, repeat: int) -> dict:
+    """CPU µs per Kraken v1 book update of the least any pure-Python normalizer must do:
+    decode, int() of price, quantity and timestamp, one dict store, one CRC32 of a
+    200-byte top-10 string compared to the venue's, one `Book` record. No book order,
+    no top-10 upkeep. The bound quoted in RESULTS.md; bare decode per frame beside it."""
+    frames, _ = load_recording(CORPUS / "recordings" / name)
+    data = [f for f in frames if f.direction == "in" and f.payload.startswith("[")]
+    upd = [(f.payload.encode(), f.ts_recv) for f in data if '"as"' not in f.payload]
+    dec, text = msgspec.json.Decoder().decode, b"x" * 200
+
+    def floor() -> float:
+        levels: dict[int, int] = {}
+        t = time.process_time()
+        for p, ts in upd:
+            body = dec(p)[1]
+            row = (body.get("a") or body.get("b"))[0]
+            px, sz = int(row[0].replace(".", "", 1)), int(row[1].replace(".", "", 1))
+            levels[px] = sz
+            ts_event = int(row[2].replace(".", "", 1)) * 1000
+            _ = crc32(text) == int(body.get("c", "0"))
+            Book(venue="kraken", symbol="X", ts_event=ts_event, ts_recv=ts, snapshot=False,
+                 bids=[(px, sz)], asks=[])  # fmt: skip
+        return time.process_time() - t
+
+    def decode() -> float:
+        t = time.process_time()
+        for p, _ in upd:
+            dec(p)
+        return time.process_time() - t
+
+    return {"updates": len(upd), "floor_us": round(_best(floor, repeat) / len(upd) * 1e6, 2),
+            "decode_us": round(_best(decode, repeat) / len(upd) * 1e6, 2)}  # fmt: skip
 
 
 CF_SCRIPT = textwrap.dedent(
@@ -199,6 +235,8 @@ def main() -> None:
     for name in names:
         rounds = args.rounds or (3 if name == RECORDINGS[0] and not args.quick else 1)
         r = measure(name, repeat, rounds, name.startswith("KRAKEN") and not args.quick)
+        if name == RECORDINGS[0]:
+            r["update_floor"] = kraken_floor(name, repeat)
         results[name] = r
         if not args.json:
             print(f"{name:18} {r['venue']:18} frames {r['frames']:6}  ours {r['ours']:>9,}/s  "
@@ -207,6 +245,8 @@ def main() -> None:
                   f"ratio ranges {r['ratio_range']}"
                   + (f"  [{r['cryptofeed_error'][-120:]}]" if "cryptofeed_error" in r
                      else ""))  # fmt: skip
+            if "update_floor" in r:
+                print(f"{'':18} pure-Python floor per book update {r['update_floor']}")
     summary = {"python": sys.version.split()[0], "quick": args.quick, "recordings": results}
     print(json.dumps(summary))
 

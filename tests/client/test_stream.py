@@ -8,7 +8,14 @@ import asyncio
 import pytest
 
 from gateway.stream_harness import Bus, gateway, seed, trade
-from ssmd.client import AuthenticationError, Live, PermissionDenied, Reconnecting, Subscribed
+from ssmd.client import (
+    AuthenticationError,
+    Client,
+    Live,
+    PermissionDenied,
+    Reconnecting,
+    Subscribed,
+)
 from ssmd.client.stream import Stream
 from ssmd.model.records import Trade
 
@@ -83,5 +90,24 @@ def test_stream_refusals_are_typed(pg_url, nats_url, tokens):
                 await take(aiter(Stream(http_url(gw), tokens["btc"], "sim", types=["book"],
                                         symbols=["BTC-USD"])), 1)  # fmt: skip
             assert err.value.code == "forbidden" and err.value.message
+
+    asyncio.run(main())
+
+
+def test_stream_from_start_replays_then_goes_live(pg_url, nats_url, tokens):
+    async def main() -> None:
+        async with Bus(nats_url) as bus, gateway(pg_url, nats_url) as gw:
+            old = [trade(i, "BTC-USD") for i in range(5)]
+            await bus.publish(*old)
+            c = Client(http_url(gw), tokens["btc"])
+            async with c.stream("sim", types=["trade"], symbols=["BTC-USD"],
+                                start=old[0].ts_recv, events=True) as s:  # fmt: skip
+                it = aiter(s)
+                items = await take(it, 7)  # subscribed, 5 replayed, live
+                assert isinstance(items[0], Subscribed) and items[0].from_ns == old[0].ts_recv
+                assert items[1:6] == old and items[6] == Live(replayed=5)
+                new = trade(50, "BTC-USD")
+                await bus.publish(new)
+                assert await take(it, 1) == [new]
 
     asyncio.run(main())

@@ -103,25 +103,13 @@ def test_disk_full_stops_the_connector_loudly(nats_url: str, tmp_path: Path) -> 
         pytest.skip("cannot mount a tmpfs here (needs root): disk-full case not run")
     try:
         with ReplayServerThread() as (url, rest_url):
+            argv = [
+                sys.executable, "-m", "ssmd.cli.main", "connector", "--feed", "sim",
+                "--env", str(REPO / "environments" / "dev.yaml"), "--url", url,
+                "--rest-url", rest_url, "--nats-url", nats_url, "--data-dir", str(disk),
+            ]  # fmt: skip
             out = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "ssmd.cli.main",
-                    "connector",
-                    "--feed",
-                    "sim",
-                    "--env",
-                    str(REPO / "environments" / "dev.yaml"),
-                    "--url",
-                    url,
-                    "--rest-url",
-                    rest_url,
-                    "--nats-url",
-                    nats_url,
-                    "--data-dir",
-                    str(disk),
-                ],  # fmt: skip
+                argv,
                 capture_output=True,
                 text=True,
                 timeout=120,

@@ -39,7 +39,7 @@ def mcp(
     key = os.environ.get("SSMD_API_KEY") or None
     if transport == "stdio" and not key:
         raise CliError("stdio needs an API key in $SSMD_API_KEY", INVALID,
-                       hint="ssmd key create CLIENT --env dev")  # fmt: skip
+                       hint="ssmd key create --client ID --env dev")  # fmt: skip
     definition = load_env(env, directory)
     try:
         pg = resolve_pg_url(pg_url)

@@ -245,7 +245,10 @@ def test_homelab_end_to_end(envdir: Path, data: Path, s3_server: Any, bucket: An
         assert down.returncode == 0, down.stderr
         assert up.proc.wait(timeout=60) == 0
     finally:
+        if up.proc.poll() is None:  # a failure above: stop the children too, not just `up`
+            ssmd("down", "--data-dir", str(data))
         up.proc.kill()
+    assert state is not None
     ports = [p for ps in state.ports.values() for p in ps]
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and (

@@ -59,8 +59,9 @@ def _announce(
         say("  API key    no client with the admin scope in the definition")
     elif key.token:
         say(f"  API key    {key.token}", soft_wrap=True)
-        say(f"             client {key.client_id}; shown once, only its hash is stored:")
-        say("             export SSMD_API_KEY=<the key above>")
+        say(f"             client {key.client_id}; shown once (only its hash is stored)")
+        say(f"  client     export SSMD_URL={services.gateway_url} SSMD_API_KEY={key.token}",
+            soft_wrap=True)  # fmt: skip
     else:
         say(f"  API key    {key.client_id} has one already (shown at first start); a new one:")
         say(f"             ssmd key create --client {key.client_id} --env {env}")

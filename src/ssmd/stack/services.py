@@ -18,6 +18,9 @@ from ssmd.stack.process import ManagedProcess
 
 SIM_RATE = 200.0
 """Frames per second of the local synthetic venue: lively, yet idle for a homelab."""
+SIM_SPARE = ("ADA-USD", "XRP-USD", "DOGE-USD")
+"""Symbols the sim venue also lists, so `ssmd feed add-instrument sim ADA-USD` +
+`ssmd env apply dev` hot-reloads without restarting the venue (the README tour)."""
 MAX_BACKOFF_S = 30.0
 REPROCESS_EVERY_S = 600.0
 """Seconds between reprocess passes (each redoes the last REPROCESS_LOOKBACK_H hours)."""
@@ -68,7 +71,7 @@ class Services:
                 replay = ReplayProcess(
                     self.logs / f"replay-{name}.log",
                     synthetic="sim",
-                    symbols=list(feed.instruments),
+                    symbols=list(dict.fromkeys([*feed.instruments, *SIM_SPARE])),
                     seed=1,
                     rate=self.sim_rate,
                 )

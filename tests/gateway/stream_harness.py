@@ -5,7 +5,9 @@ with their Msg-Ids the way the connector publishes them."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import os
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -117,14 +119,35 @@ class Served:
         return websockets.connect(url, additional_headers=headers, **kw)
 
 
-def slow_socket(port: int) -> dict[str, Any]:
-    """connect() arguments for a client that reads nothing: a tiny receive buffer and a
-    one-frame queue, so the server's socket blocks after a few KiB."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    sock.setblocking(False)
-    return {"sock": sock, "max_queue": 1, "max_size": None}
+class StalledClient:
+    """A WebSocket client that subscribes and then never reads: a raw socket with a tiny
+    receive buffer, so the server's writes block after a few KiB in flight."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            (
+                f"GET /v1/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n\r\n"
+            ).encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += self.sock.recv(1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+
+    def send(self, text: str) -> None:
+        data = text.encode()
+        assert len(data) < 126
+        mask = os.urandom(4)
+        body = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+        self.sock.sendall(bytes([0x81, 0x80 | len(data)]) + mask + body)
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 def app_for(gw: Gateway) -> Starlette:
@@ -137,13 +160,14 @@ def app_for(gw: Gateway) -> Starlette:
 async def gateway(
     pg_url: str, nats_url: str, options: StreamOptions | None = None, app: Any = None
 ) -> AsyncIterator[Served]:
+    """`app`: a factory gw -> ASGI app (default: just the stream route, no lifespan)."""
     settings = GatewaySettings(definition=definition(), pg_url=pg_url, nats_url=nats_url)
     gw = await asyncio.to_thread(Gateway, settings)
     gw.stream_options = options or StreamOptions(heartbeat_s=0.5)  # type: ignore[attr-defined]
     port = free_port()
     config = uvicorn.Config(
-        app or app_for(gw), host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio",
-        lifespan="off",
+        app_for(gw) if app is None else app(gw), host="127.0.0.1", port=port,
+        log_level="warning", ws="websockets-sansio", lifespan="off" if app is None else "on",
     )  # fmt: skip
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -224,6 +248,19 @@ async def until(ws: Any, pred: Any, timeout: float = 5.0) -> list[dict[str, Any]
             if pred(m):
                 ws.held = msgs[i + 1 :]
                 return out
+
+
+async def collect(ws: Any, seconds: float) -> list[dict[str, Any]]:
+    """Every message received within `seconds`."""
+    out: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while (left := deadline - loop.time()) > 0:
+        try:
+            out.extend(await recv_json(ws, left))
+        except TimeoutError:
+            break
+    return out
 
 
 async def subscribe(ws: Any, **req: Any) -> dict[str, Any]:

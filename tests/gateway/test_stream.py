@@ -7,18 +7,19 @@ import asyncio
 import msgspec
 import pytest
 import websockets
+from tests.bus.helpers import wait_for
 
 from ssmd.gateway.stream import StreamOptions
 
 from .stream_harness import (
     Bus,
+    StalledClient,
     book,
     gap,
     gateway,
     quote,
     recv_json,
     seed,
-    slow_socket,
     subscribe,
     trade,
     until,
@@ -36,33 +37,36 @@ def records(msgs: list[dict]) -> list[dict]:
 
 def test_live_records_carry_the_wire_form_and_the_subscription_id(pg_url, nats_url, tokens):
     async def main() -> None:
-        async with Bus(nats_url) as bus, gateway(pg_url, nats_url) as gw:
-            async with gw.connect(tokens["all"]) as ws:
-                ok = await subscribe(
-                    ws, id="t1", feed="sim", types=["trade"], symbols=["BTC-*", "SOL-USD"]
-                )
-                assert ok["op"] == "subscribed" and ok["types"] == ["trade"]
-                assert ok["narrowed"] is False
-                t = trade(7, "BTC-USD")
-                await bus.publish(trade(1, "ETH-USD"), quote(1, "BTC-USD"), t, trade(8, "SOL-USD"))
-                msgs = await until(ws, lambda m: m.get("trade_id") == "8")
-                got = records(msgs)
-                assert [(m["id"], m["symbol"], m["trade_id"]) for m in got] == [
-                    ("t1", "BTC-USD", "7"),
-                    ("t1", "SOL-USD", "8"),
-                ]
-                first = got[0]
-                assert first["type"] == "trade" and first["price"] == "107"
-                assert first["size"] == "0.01" and first["side"] == "buy"
-                assert first["ts_recv"] == t.ts_recv and first["feed"] == "sim"
-                # unsubscribe: acknowledged, nothing more arrives
-                await ws.send('{"op":"unsubscribe","id":"t1"}')
-                await until(ws, lambda m: m.get("op") == "unsubscribed")
-                await bus.publish(trade(9, "BTC-USD"))
-                await ws.send('{"op":"ping","id":5}')
-                msgs = await until(ws, lambda m: m.get("op") == "pong")
-                assert records(msgs) == []
-                assert msgs[-1]["id"] == 5
+        async with (
+            Bus(nats_url) as bus,
+            gateway(pg_url, nats_url) as gw,
+            gw.connect(tokens["all"]) as ws,
+        ):
+            ok = await subscribe(
+                ws, id="t1", feed="sim", types=["trade"], symbols=["BTC-*", "SOL-USD"]
+            )
+            assert ok["op"] == "subscribed" and ok["types"] == ["trade"]
+            assert ok["narrowed"] is False
+            t = trade(7, "BTC-USD")
+            await bus.publish(trade(1, "ETH-USD"), quote(1, "BTC-USD"), t, trade(8, "SOL-USD"))
+            msgs = await until(ws, lambda m: m.get("trade_id") == "8")
+            got = records(msgs)
+            assert [(m["id"], m["symbol"], m["trade_id"]) for m in got] == [
+                ("t1", "BTC-USD", "7"),
+                ("t1", "SOL-USD", "8"),
+            ]
+            first = got[0]
+            assert first["type"] == "trade" and first["price"] == "107"
+            assert first["size"] == "0.01" and first["side"] == "buy"
+            assert first["ts_recv"] == t.ts_recv and first["feed"] == "sim"
+            # unsubscribe: acknowledged, nothing more arrives
+            await ws.send('{"op":"unsubscribe","id":"t1"}')
+            await until(ws, lambda m: m.get("op") == "unsubscribed")
+            await bus.publish(trade(9, "BTC-USD"))
+            await ws.send('{"op":"ping","id":5}')
+            msgs = await until(ws, lambda m: m.get("op") == "pong")
+            assert records(msgs) == []
+            assert msgs[-1]["id"] == 5
 
     asyncio.run(main())
 
@@ -132,23 +136,22 @@ def test_malformed_frames_get_error_frames_and_the_connection_stays(pg_url, nats
     ]
 
     async def main() -> None:
-        async with gateway(pg_url, nats_url) as gw:
-            async with gw.connect(tokens["all"]) as ws:
-                # no stream yet (no connector ran): refused, saying so
-                nostream = await subscribe(ws, id="x", feed="sim", types=["trade"])
-                assert nostream["code"] == "unavailable"
-                assert "MD_DEV_SIM" in nostream["message"]
-                await Bus(nats_url).__aenter__()
-                for frame, code in cases:
-                    await ws.send(frame)
-                    msgs = await until(ws, lambda m: m.get("op") == "error")
-                    err = msgs[-1]
-                    assert err["code"] == code, (frame, err)
-                    assert err["message"]
-                ok = await subscribe(ws, id="x", feed="sim", types=["trade"])
-                assert ok["op"] == "subscribed", ok
-                dup = await subscribe(ws, id="x", feed="sim", types=["trade"])
-                assert dup["code"] == "duplicate_id" and dup["id"] == "x"
+        async with gateway(pg_url, nats_url) as gw, gw.connect(tokens["all"]) as ws:
+            # no stream yet (no connector ran): refused, saying so
+            nostream = await subscribe(ws, id="x", feed="sim", types=["trade"])
+            assert nostream["code"] == "unavailable"
+            assert "MD_DEV_SIM" in nostream["message"]
+            await Bus(nats_url).__aenter__()
+            for frame, code in cases:
+                await ws.send(frame)
+                msgs = await until(ws, lambda m: m.get("op") == "error")
+                err = msgs[-1]
+                assert err["code"] == code, (frame, err)
+                assert err["message"]
+            ok = await subscribe(ws, id="x", feed="sim", types=["trade"])
+            assert ok["op"] == "subscribed", ok
+            dup = await subscribe(ws, id="x", feed="sim", types=["trade"])
+            assert dup["code"] == "duplicate_id" and dup["id"] == "x"
 
     asyncio.run(main())
 
@@ -177,9 +180,12 @@ def test_slow_consumer_disconnect_policy(pg_url, nats_url, tokens):
 
     async def main() -> None:
         async with Bus(nats_url) as bus, gateway(pg_url, nats_url, opts) as gw:
-            slow = await gw.connect(tokens["all"], **slow_socket(gw.port)).__aenter__()
-            await subscribe(slow, id=1, feed="sim", types=["trade"])
-            session = next(iter(gw.gw.stream_service.sessions))
+            slow = await asyncio.to_thread(StalledClient, gw.port, tokens["all"])
+            slow.send('{"op":"subscribe","id":1,"feed":"sim","types":["trade"]}')
+            await wait_for(lambda: hasattr(gw.gw, "stream_service"))
+            svc = gw.gw.stream_service
+            await wait_for(lambda: any(1 in s.subs for s in svc.sessions))
+            session = next(iter(svc.sessions))
             big = [trade(i) for i in range(20_000)]
             await bus.publish_fast(big)
             for _ in range(200):
@@ -188,6 +194,7 @@ def test_slow_consumer_disconnect_policy(pg_url, nats_url, tokens):
                 await asyncio.sleep(0.05)
             assert session.close_code == 4008
             assert "slow consumer" in session.close_reason
+            slow.close()
 
     asyncio.run(main())
 

@@ -37,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ssmd import __version__
-from ssmd.gateway import docs
+from ssmd.gateway import docs, stream
 from ssmd.gateway.auth import AuthError
 from ssmd.gateway.routes import ROUTERS
 from ssmd.gateway.settings import GatewaySettings
@@ -102,7 +102,7 @@ def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> 
     for router in ROUTERS:
         app.include_router(router)
     # --- WebSocket routes go here (gateway/stream.py), one line: -------------------------
-    # app.add_api_websocket_route("/v1/stream", stream.stream_endpoint)
+    app.add_api_websocket_route("/v1/stream", stream.stream_endpoint)
     # -------------------------------------------------------------------------------------
     docs.mount(app)
     _errors(app)

@@ -29,6 +29,7 @@ import nats
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
+from starlette.websockets import WebSocket  # at run time: FastAPI reads the annotation
 
 from ssmd.bus.subjects import stream_name, token
 from ssmd.gateway import protocol
@@ -41,8 +42,6 @@ from ssmd.model.records import Book
 from ssmd.model.time import now_ns
 
 if TYPE_CHECKING:
-    from starlette.websockets import WebSocket
-
     from ssmd.gateway.auth import Principal
 
 log = logging.getLogger("ssmd.gateway.stream")
@@ -103,7 +102,18 @@ class Source:
     def subject(self) -> str:
         return f"md.{token(self.service.env)}.{token(self.feed)}.{token(self.rtype)}.>"
 
-    async def start(self, warmup_ns: int = 0) -> None:
+    async def start(self, warmup_ns: int = 0, attempts: int = 3) -> None:
+        """Create the consumer; a NATS request timeout (a loaded server) is retried."""
+        for attempt in range(attempts):
+            try:
+                return await self._start(warmup_ns)
+            except NatsTimeout:
+                await self.stop()
+                if attempt == attempts - 1:
+                    raise
+                log.warning("consumer for %s timed out; retrying", self.subject)
+
+    async def _start(self, warmup_ns: int) -> None:
         js = self.service.js
         if warmup_ns:
             start = datetime.fromtimestamp(max(now_ns() - warmup_ns, 0) / 1e9, tz=UTC)
@@ -197,6 +207,7 @@ class StreamService:
         self.js: Any = None
         self._lock = asyncio.Lock()
         self._ticker: asyncio.Task[None] | None = None
+        self.drain_watch: asyncio.Task[None] | None = None
         self.closing = False
 
     async def start(self) -> StreamService:
@@ -436,8 +447,8 @@ class Session:
             return
         self.closed.set()
         self.close_code, self.close_reason = code, reason
-        with contextlib.suppress(Exception):
-            await self.ws.close(code, reason[:120])
+        with contextlib.suppress(Exception):  # a stuck client must not hold the close up
+            await asyncio.wait_for(self.ws.close(code, reason[:120]), 2.0)
 
     def _drop_all(self) -> None:
         for sid in list(self.subs):
@@ -501,11 +512,12 @@ class Session:
                 await service.source(req.feed, rtype)
         except Exception as exc:
             self.subs.pop(req.id, None)
+            log.warning("cannot start the sources of %s", req, exc_info=True)
             name = stream_name(service.env, req.feed)
             why = (
                 f"stream {name} does not exist (no connector has provisioned feed {req.feed!r})"
                 if isinstance(exc, NotFoundError)
-                else f"cannot read stream {name}: {exc}"
+                else f"cannot read stream {name}: {exc!r}"
             )
             raise ProtocolError("unavailable", why, req.id) from None
         if sub.closed:  # unsubscribed while the sources started
@@ -723,6 +735,8 @@ def service_for(gw: Any) -> StreamService:
             feeds=list(settings.definition.feeds),
         )
         gw.stream_service = svc
+        # one watcher per service: the gateway's drain closes every client with 1001
+        svc.drain_watch = asyncio.get_running_loop().create_task(_watch_drain(gw, svc))
     return svc
 
 
@@ -739,8 +753,9 @@ def _transforms(gw: Any) -> Any:
         return None
 
 
-async def stream_endpoint(ws: WebSocket) -> None:
+async def stream_endpoint(websocket: WebSocket) -> None:
     """Starlette/FastAPI WebSocket endpoint for `/v1/stream` (`app.state.gw`)."""
+    ws = websocket
     from ssmd.gateway.auth import AuthError, require_scope, token_from
 
     gw = ws.app.state.gw
@@ -771,11 +786,9 @@ async def stream_endpoint(ws: WebSocket) -> None:
     gauge = getattr(gw, "connections", None)
     if gauge is not None:
         gauge.inc()
-    watcher = asyncio.create_task(_watch_drain(gw, service))
     try:
         await session.run()
     finally:
-        watcher.cancel()
         service.sessions.discard(session)
         if gauge is not None:
             gauge.dec()

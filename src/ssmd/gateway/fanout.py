@@ -187,23 +187,49 @@ class Route:
 
 
 class Hub:
-    """Routes by (feed, type); `dispatch` is the one synchronous fan-out pass."""
+    """Routes by (feed, type); `dispatch` is the one synchronous fan-out pass.
+
+    Routes of subscriptions that name literal symbols are also indexed by symbol, so a
+    record is offered only to the routes that can want it (100 single-symbol clients
+    cost one check per record, not 100); glob routes see every record of their type.
+    """
 
     def __init__(self) -> None:
-        self.routes: dict[tuple[str, str], list[Route]] = {}
+        self.globs: dict[tuple[str, str], list[Route]] = {}
+        self.literal: dict[tuple[str, str], dict[str, list[Route]]] = {}
         self.dispatched = 0
 
-    def add(self, feed: str, rtype: str, route: Route) -> None:
-        self.routes.setdefault((feed, rtype), []).append(route)
+    def add(
+        self, feed: str, rtype: str, route: Route, symbols: tuple[str, ...] | None = None
+    ) -> None:
+        """`symbols`: the route's literal symbols (upper case), None for a glob route."""
+        key = (feed, rtype)
+        if symbols is None:
+            self.globs[key] = [*self.globs.get(key, ()), route]
+            return
+        index = self.literal.setdefault(key, {})
+        for sym in symbols:
+            index[sym] = [*index.get(sym, ()), route]
 
     def remove(self, feed: str, rtype: str, route: Route) -> None:
-        routes = self.routes.get((feed, rtype))
-        if routes is not None and route in routes:
-            # copy-on-write: a dispatch in progress keeps iterating the old list
-            self.routes[(feed, rtype)] = [r for r in routes if r is not route]
+        # copy-on-write: a dispatch in progress keeps iterating the old lists
+        key = (feed, rtype)
+        if key in self.globs:
+            self.globs[key] = [r for r in self.globs[key] if r is not route]
+        index = self.literal.get(key)
+        if index:
+            for sym, routes in list(index.items()):
+                kept = [r for r in routes if r is not route]
+                if kept:
+                    index[sym] = kept
+                else:
+                    del index[sym]
 
     def count(self, feed: str, rtype: str) -> int:
-        return len(self.routes.get((feed, rtype), ()))
+        key = (feed, rtype)
+        ids = {id(r) for r in self.globs.get(key, ())}
+        ids |= {id(r) for rs in self.literal.get(key, {}).values() for r in rs}
+        return len(ids)
 
     def dispatch(
         self,
@@ -216,5 +242,10 @@ class Hub:
         now: int,
     ) -> None:
         self.dispatched += 1
-        for route in self.routes.get((feed, rtype), ()):
+        key = (feed, rtype)
+        for route in self.globs.get(key, ()):
             route.offer(rtype, symbol, data_ns, seq, payload, now)
+        index = self.literal.get(key)
+        if index:
+            for route in index.get(symbol.upper(), ()):
+                route.offer(rtype, symbol, data_ns, seq, payload, now)

@@ -601,8 +601,14 @@ class Session:
             )  # fmt: skip
 
     def _add_routes(self, sub: Subscription) -> None:
+        symbols = sub.req.symbols
+        literal = (
+            None
+            if any(protocol.has_glob(s) for s in symbols)
+            else tuple({s.upper() for s in symbols})
+        )
         for rtype, route in zip(sub.types, sub.routes, strict=True):
-            self.service.hub.add(sub.feed, rtype, route)
+            self.service.hub.add(sub.feed, rtype, route, literal)
 
     async def _replay(self, sub: Subscription) -> None:
         try:

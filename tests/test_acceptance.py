@@ -141,37 +141,6 @@ async def stream_trades(ws_url: str, key: str, n: int, timeout: float) -> list[d
     return got[:n]
 
 
-async def bus_trades(nats_url: str, n: int, timeout: float) -> list[dict[str, Any]]:
-    """The first `n` BTC-USD trades published on NATS, in their wire form (the fallback
-    while the gateway in this checkout does not serve /v1/stream)."""
-    from ssmd.bus.connection import connect
-    from ssmd.model.codec import decode, to_wire
-
-    nc = await connect(nats_url, name="acceptance")
-    try:
-        sub = await nc.subscribe("md.dev.sim.trade.BTC-USD")
-        got = []
-        async with asyncio.timeout(timeout):
-            while len(got) < n:
-                got.append(to_wire(decode((await sub.next_msg(timeout)).data)))
-        return got
-    finally:
-        await nc.close()
-
-
-def live_trades(gw: str, key: str, nats_url: str) -> tuple[str, list[dict[str, Any]]]:
-    """Five live BTC-USD trades: from the WebSocket with the key, else (no route in this
-    gateway: 403/404 at the handshake) straight from NATS; returns (source, records)."""
-    ws_url = gw.replace("http://", "ws://") + "/v1/stream"
-    try:
-        return "websocket", asyncio.run(stream_trades(ws_url, key, n=5, timeout=30))
-    except websockets.InvalidStatus as exc:
-        if exc.response.status_code not in (403, 404):
-            raise
-    print("NOTE: the gateway has no /v1/stream here; asserting against NATS instead")
-    return "nats", asyncio.run(bus_trades(nats_url, n=5, timeout=30))
-
-
 def keys_under(s3: Any, prefix: str) -> list[str]:
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
     return [o["Key"] for page in pages for o in page.get("Contents", [])]
@@ -204,11 +173,11 @@ def test_homelab_end_to_end(envdir: Path, data: Path, s3_server: Any, bucket: An
         assert gw == state.gateway_url
         assert "gateway" in state.pids and "reprocess" in state.pids
 
-        # live: replay venue → connector → JetStream → gateway → WebSocket (or NATS)
-        source, streamed = live_trades(gw, key, state.nats_url)
+        # live: replay venue → connector → JetStream → gateway → WebSocket, with the key
+        ws_url = gw.replace("http://", "ws://") + "/v1/stream"
+        streamed = asyncio.run(stream_trades(ws_url, key, n=5, timeout=30))
         assert {m["symbol"] for m in streamed} == {"BTC-USD"}
-        if source == "websocket":
-            assert {m.pop("id") for m in streamed} == {"acc"}  # the subscription id
+        assert {m.pop("id") for m in streamed} == {"acc"}  # the subscription id
         assert all(m["type"] == "trade" and m["feed"] == "sim" for m in streamed)
         wanted = {m["trade_id"] for m in streamed}
 

@@ -335,13 +335,11 @@ async def system_snapshot(s: Service) -> dict[str, Any]:
 
     out: dict[str, Any] = {"env": s.env, "now_ns": now_ns(), "components": [], "stack": None}
     if s.settings.nats_url:
-        import nats
-
+        from ssmd.bus.connection import connect
         from ssmd.ops.status import read_status
 
         try:
-            nc = await nats.connect(s.settings.nats_url, connect_timeout=2,
-                                    allow_reconnect=False)  # fmt: skip
+            nc = await connect(s.settings.nats_url, name="ssmd-mcp", timeout=2)
             try:
                 out["components"] = await read_status(nc, s.env)
             finally:

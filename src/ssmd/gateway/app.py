@@ -118,13 +118,12 @@ def create_app(settings: GatewaySettings, *, gateway: Gateway | None = None) -> 
 
 async def _heartbeat(gw: Gateway) -> tuple[Any, Any]:
     """NATS connection + StatusPublisher, or (None, None) when NATS is down (logged)."""
-    import nats
-
+    from ssmd.bus.connection import BusUnreachable, connect
     from ssmd.ops.status import StatusPublisher
 
     try:
-        nc = await nats.connect(gw.settings.nats_url, connect_timeout=2)
-    except Exception as exc:
+        nc = await connect(gw.settings.nats_url, name="ssmd-gateway-status", timeout=2)
+    except BusUnreachable as exc:
         log.warning("no status heartbeat: NATS unreachable", extra={"error": str(exc)})
         return None, None
     instance = gw.settings.instance or "gateway"

@@ -71,5 +71,8 @@ def build_server(
         access_log=False,
         lifespan="on",
         proxy_headers=False,
+        # uvicorn's "auto" picks its legacy websockets adapter, which refuses every
+        # handshake with websockets >= 14 (HTTP 403); the sans-I/O adapter works.
+        ws="websockets-sansio",
     )
     return _Server(config)

@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-import nats
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
+from ssmd.bus.connection import BusUnreachable, connect
 from ssmd.bus.subjects import stream_name, subject
 from ssmd.model.codec import decode
 from ssmd.model.records import Record
@@ -33,9 +33,9 @@ async def _read(
     url: str, env: str, feed: str, kind: str, symbol: str, since_ns: int
 ) -> list[tuple[str, Record]]:
     try:
-        nc = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0)
-    except Exception as exc:
-        raise StreamUnavailable(f"NATS unreachable at {url}: {exc}") from None
+        nc = await connect(url, name="ssmd-history", timeout=2)
+    except BusUnreachable as exc:
+        raise StreamUnavailable(str(exc)) from None
     out: list[tuple[str, Record]] = []
     try:
         js = nc.jetstream()

@@ -74,9 +74,9 @@ class NatsServer(Server):
 
 
 async def _delete_all_streams(url: str) -> list[str]:
-    import nats
+    from ssmd.bus.connection import connect
 
-    nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=0)
+    nc = await connect(url, name="ssmd-test-reset", timeout=5)
     try:
         js = nc.jetstream()
         names = [info.config.name for info in await js.streams_info() if info.config.name]

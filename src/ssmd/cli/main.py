@@ -34,33 +34,26 @@ GROUPS = {
     "transform": "ssmd.cli.transform",
     "nats-auth": "ssmd.cli.natsauth",
     "usage": "ssmd.cli.usage",
+    "skill": "ssmd.cli.skill",
 }
-TOP_LEVEL = ("ssmd.cli.stack", "ssmd.cli.replay", "ssmd.cli.connector", "ssmd.cli.reprocess")
-TOP_LEVEL += ("ssmd.cli.shipper",)
-TOP_LEVEL += ("ssmd.cli.gateway",)
-TOP_LEVEL += ("ssmd.cli.mcp",)
-GROUPS["skill"] = "ssmd.cli.skill"
+TOP_LEVEL = (
+    "ssmd.cli.stack",
+    "ssmd.cli.replay",
+    "ssmd.cli.connector",
+    "ssmd.cli.shipper",
+    "ssmd.cli.reprocess",
+    "ssmd.cli.gateway",
+    "ssmd.cli.mcp",
+)
 # Modules that add commands to a group defined elsewhere (imported for their side effect).
 EXTENSIONS = ("ssmd.cli.env_store",)
 
 
 def _load() -> None:
     for name, module_name in GROUPS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        app.add_typer(module.app, name=name)
+        app.add_typer(importlib.import_module(module_name).app, name=name)
     for module_name in TOP_LEVEL:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        module.register(app)
+        importlib.import_module(module_name).register(app)
     for module_name in EXTENSIONS:
         importlib.import_module(module_name)
 

@@ -7,7 +7,7 @@ book logic is the same; only the envelopes differ.
 from __future__ import annotations
 
 from ssmd.book.l2 import L2Book
-from ssmd.model.records import Book, Level, Record
+from ssmd.model.records import Level, Record
 from ssmd.venues._normalizer import NormalizerBase
 
 __all__ = ["CoinbaseBooks"]
@@ -35,7 +35,9 @@ class CoinbaseBooks:
             book = self.books[product] = L2Book()
         book.apply_snapshot(bids, asks)
         self._warned.discard(product)
-        out: list[Record] = [self._record(product, True, bids, asks, ts_event, ts_recv, seq)]
+        out: list[Record] = [
+            self._owner.book_record(product, True, bids, asks, ts_event, ts_recv, seq)
+        ]
         return out + self._check(product, ts_event, ts_recv, seq)
 
     def update(
@@ -66,7 +68,9 @@ class CoinbaseBooks:
             book.apply("bid", px, sz)
         for px, sz in asks:
             book.apply("ask", px, sz)
-        out: list[Record] = [self._record(product, False, bids, asks, ts_event, ts_recv, seq)]
+        out: list[Record] = [
+            self._owner.book_record(product, False, bids, asks, ts_event, ts_recv, seq)
+        ]
         return out + self._check(product, ts_event, ts_recv, seq)
 
     def invalidate(self, products: list[str] | None = None) -> list[str]:
@@ -87,28 +91,3 @@ class CoinbaseBooks:
         self._owner.resync("resubscribe", [product], "crossed book")
         detail = f"best bid {bid} >= best ask {ask}; book dropped until a new snapshot"
         return [self._owner.gap("crossed", product, ts_recv, detail, seq=seq, ts_event=ts_event)]
-
-    def _record(
-        self,
-        product: str,
-        snapshot: bool,
-        bids: list[Level],
-        asks: list[Level],
-        ts_event: int,
-        ts_recv: int,
-        seq: int,
-    ) -> Book:
-        owner = self._owner
-        info = owner.sym(product)
-        return Book(
-            feed=owner.feed,
-            venue=owner.venue,
-            symbol=info.symbol,
-            iid=info.iid,
-            ts_event=ts_event,
-            ts_recv=ts_recv,
-            seq=seq,
-            snapshot=snapshot,
-            bids=bids,
-            asks=asks,
-        )

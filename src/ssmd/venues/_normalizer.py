@@ -21,7 +21,7 @@ import msgspec
 from ssmd.book.integrity import BookState
 from ssmd.model.fixed import SCALE, to_fixed
 from ssmd.model.instrument import Instrument
-from ssmd.model.records import Gap, GapReason, InstrumentRecord, Record
+from ssmd.model.records import Book, Gap, GapReason, InstrumentRecord, Level, Record
 from ssmd.venues.base import IntegrityStats, Resync, ResyncAction, SymbolInfo
 
 __all__ = [
@@ -341,6 +341,37 @@ class NormalizerBase:
                 found = SymbolInfo(venue_symbol if default is None else default)
                 self._defaults[venue_symbol] = found
         return found
+
+    def record_fields(
+        self, venue_symbol: str, ts_event: int, ts_recv: int, seq: int = 0
+    ) -> dict[str, Any]:
+        """The fields every record of a venue symbol starts with (feed, venue, the
+        secmaster's symbol and iid, times, seq): filled in one place so that no venue
+        spells the record header differently. Splat into the record: `Trade(**fields, ...)`."""
+        info = self.sym(venue_symbol)
+        return {
+            "feed": self.feed,
+            "venue": self.venue,
+            "symbol": info.symbol,
+            "iid": info.iid,
+            "ts_event": ts_event,
+            "ts_recv": ts_recv,
+            "seq": seq,
+        }
+
+    def book_record(
+        self,
+        venue_symbol: str,
+        snapshot: bool,
+        bids: list[Level],
+        asks: list[Level],
+        ts_event: int,
+        ts_recv: int,
+        seq: int = 0,
+    ) -> Book:
+        """A `book` record (snapshot or delta) for the levels a venue's book just took."""
+        fields = self.record_fields(venue_symbol, ts_event, ts_recv, seq)
+        return Book(**fields, snapshot=snapshot, bids=bids, asks=asks)
 
     def gap(
         self,

@@ -226,16 +226,9 @@ class CoinbaseAdvancedNormalizer(NormalizerBase):
             side = _AGGRESSOR.get(str(trade.get("side")).upper())
             if side is None:
                 raise BadFrame(f"unknown side {trade.get('side')!r}")
-            info = self.sym(product)
             out.append(
                 Trade(
-                    feed=self.feed,
-                    venue=VENUE,
-                    symbol=info.symbol,
-                    iid=info.iid,
-                    ts_event=iso_ns(trade.get("time")),
-                    ts_recv=ts_recv,
-                    seq=seq,
+                    **self.record_fields(product, iso_ns(trade.get("time")), ts_recv, seq),
                     price=fixed(trade.get("price")),
                     size=fixed(trade.get("size")),
                     side=side,
@@ -252,16 +245,9 @@ class CoinbaseAdvancedNormalizer(NormalizerBase):
             if "best_bid" not in ticker:
                 continue  # ticker_batch omits the book top: nothing to quote
             product = text(ticker.get("product_id"), "product_id")
-            info = self.sym(product)
             out.append(
                 Quote(
-                    feed=self.feed,
-                    venue=VENUE,
-                    symbol=info.symbol,
-                    iid=info.iid,
-                    ts_event=ts_event,
-                    ts_recv=ts_recv,
-                    seq=seq,
+                    **self.record_fields(product, ts_event, ts_recv, seq),
                     bid_px=fixed(ticker.get("best_bid")),
                     bid_sz=fixed(ticker.get("best_bid_quantity", "0")),
                     ask_px=fixed(ticker.get("best_ask")),

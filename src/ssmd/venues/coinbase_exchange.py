@@ -224,16 +224,9 @@ class CoinbaseExchangeNormalizer(NormalizerBase):
                 )
             )
         self._last_trade[product] = trade_id
-        info = self.sym(product)
         out.append(
             Trade(
-                feed=self.feed,
-                venue=VENUE,
-                symbol=info.symbol,
-                iid=info.iid,
-                ts_event=ts_event,
-                ts_recv=ts_recv,
-                seq=seq,
+                **self.record_fields(product, ts_event, ts_recv, seq),
                 price=price,
                 size=size,
                 side=_AGGRESSOR[maker],
@@ -252,16 +245,9 @@ class CoinbaseExchangeNormalizer(NormalizerBase):
         stale = self._sequence("ticker", product, seq, ts_recv)
         if stale:
             return stale
-        info = self.sym(product)
         return [
             Quote(
-                feed=self.feed,
-                venue=VENUE,
-                symbol=info.symbol,
-                iid=info.iid,
-                ts_event=ts_event,
-                ts_recv=ts_recv,
-                seq=seq,
+                **self.record_fields(product, ts_event, ts_recv, seq),
                 bid_px=bid_px,
                 bid_sz=bid_sz,
                 ask_px=ask_px,

@@ -29,7 +29,6 @@ from ssmd.book.l2 import L2Book
 from ssmd.model.fixed import SCALE
 from ssmd.model.instrument import Instrument
 from ssmd.model.records import (
-    Book,
     InstrumentRecord,
     Level,
     Quote,
@@ -364,7 +363,9 @@ class KalshiNormalizer(NormalizerBase):
         book.apply_snapshot(bids, asks)
         self._awaiting.discard(market)
         bids_out, asks_out = book.snapshot()
-        out: list[Record] = [self._book(market, True, bids_out, asks_out, ts_event, ts_recv, seq)]
+        out: list[Record] = [
+            self.book_record(market, True, bids_out, asks_out, ts_event, ts_recv, seq)
+        ]
         return out + self._check_crossed(market, ts_event, ts_recv, seq)
 
     def _delta(
@@ -395,7 +396,7 @@ class KalshiNormalizer(NormalizerBase):
         book.apply(book_side, px, size)  # type: ignore[arg-type]
         level = [(px, size)]
         bids, asks = (level, []) if book_side == "bid" else ([], level)
-        out: list[Record] = [self._book(market, False, bids, asks, ts_event, ts_recv, seq)]
+        out: list[Record] = [self.book_record(market, False, bids, asks, ts_event, ts_recv, seq)]
         return out + self._check_crossed(market, ts_event, ts_recv, seq)
 
     def _check_crossed(self, market: str, ts_event: int, ts_recv: int, seq: int) -> list[Record]:
@@ -411,45 +412,15 @@ class KalshiNormalizer(NormalizerBase):
         detail = f"YES bid {bid} >= YES ask {ask} (= 1 - NO bid); book dropped"
         return [self.gap("crossed", market, ts_recv, detail, seq=seq, ts_event=ts_event)]
 
-    def _book(
-        self,
-        market: str,
-        snapshot: bool,
-        bids: list[Level],
-        asks: list[Level],
-        ts_event: int,
-        ts_recv: int,
-        seq: int,
-    ) -> Book:
-        info = self.sym(market)
-        return Book(
-            feed=self.feed,
-            venue=VENUE,
-            symbol=info.symbol,
-            iid=info.iid,
-            ts_event=ts_event,
-            ts_recv=ts_recv,
-            seq=seq,
-            snapshot=snapshot,
-            bids=bids,
-            asks=asks,
-        )
-
     # -- trades, tickers, lifecycle -----------------------------------------------------
 
     def _trade(self, msg: dict[str, Any], ts_recv: int) -> list[Record]:
         market = text(msg.get("market_ticker"), "market_ticker")
         taker = msg.get("taker_side")
         side: Side = "buy" if taker == "yes" else "sell" if taker == "no" else "unknown"
-        info = self.sym(market)
         return [
             Trade(
-                feed=self.feed,
-                venue=VENUE,
-                symbol=info.symbol,
-                iid=info.iid,
-                ts_event=_ts(msg),
-                ts_recv=ts_recv,
+                **self.record_fields(market, _ts(msg), ts_recv),
                 price=_price(msg, "yes_price_dollars", "yes_price"),
                 size=_size(msg, "count_fp", "count"),
                 side=side,
@@ -480,16 +451,9 @@ class KalshiNormalizer(NormalizerBase):
         state.update(fields)
         if "bid_px" not in state or "ask_px" not in state:
             return []
-        info = self.sym(market)
         return [
             Quote(
-                feed=self.feed,
-                venue=VENUE,
-                symbol=info.symbol,
-                iid=info.iid,
-                ts_event=ts_event,
-                ts_recv=ts_recv,
-                seq=seq,
+                **self.record_fields(market, ts_event, ts_recv, seq),
                 bid_px=state["bid_px"],
                 bid_sz=state.get("bid_sz", 0),
                 ask_px=state["ask_px"],
@@ -503,7 +467,6 @@ class KalshiNormalizer(NormalizerBase):
         result = str(msg.get("result") or "")
         if msg.get("settlement_value") not in (None, "") and result not in ("yes", "no"):
             result = result or str(msg["settlement_value"])
-        info = self.sym(market)
         if event is None:  # legacy market_lifecycle: infer the state from its timestamps
             if msg.get("settled_ts"):
                 event = "settled"
@@ -519,12 +482,7 @@ class KalshiNormalizer(NormalizerBase):
         if status is not None:
             return [
                 Status(
-                    feed=self.feed,
-                    venue=VENUE,
-                    symbol=info.symbol,
-                    iid=info.iid,
-                    ts_event=ts_event,
-                    ts_recv=ts_recv,
+                    **self.record_fields(market, ts_event, ts_recv),
                     status=status,
                     reason=str(event),
                     result=result,
@@ -533,11 +491,7 @@ class KalshiNormalizer(NormalizerBase):
         close_ts = msg.get("close_ts")
         return [
             InstrumentRecord(
-                feed=self.feed,
-                venue=VENUE,
-                symbol=info.symbol,
-                iid=info.iid,
-                ts_recv=ts_recv,
+                **self.record_fields(market, 0, ts_recv),
                 kind="binary",
                 quote="USD",
                 expiry_ns=close_ts * 1_000_000_000 if isinstance(close_ts, int) else 0,

@@ -37,7 +37,7 @@ from typing import Any
 from ssmd.book.l2 import L2Book
 from ssmd.model.fixed import SCALE
 from ssmd.model.instrument import Instrument
-from ssmd.model.records import Book, InstrumentRecord, Level, Quote, Record, Side, Status, Trade
+from ssmd.model.records import InstrumentRecord, Level, Quote, Record, Side, Status, Trade
 from ssmd.venues._normalizer import (
     BadFrame,
     NormalizerBase,
@@ -314,7 +314,7 @@ class PolymarketNormalizer(NormalizerBase):
         book.apply_snapshot(bids, asks)
         state.pending, state.warned = None, False
         bids_out, asks_out = book.snapshot()
-        out.append(self._book(asset, True, bids_out, asks_out, ts, ts_recv))
+        out.append(self.book_record(asset, True, bids_out, asks_out, ts, ts_recv))
         if book.is_crossed():
             detail = f"book message is crossed: bid {book.best_bid()} ask {book.best_ask()}"
             self._drop(asset, state, "crossed book snapshot")
@@ -346,7 +346,7 @@ class PolymarketNormalizer(NormalizerBase):
                 book.apply(side, price, size)  # type: ignore[arg-type]
                 (bids if side == "bid" else asks).append((price, size))
                 venue_top = top or venue_top
-            out.append(self._book(asset, False, bids, asks, ts, ts_recv))
+            out.append(self.book_record(asset, False, bids, asks, ts, ts_recv))
             if venue_top is None:
                 state.pending = (ts, None, None) if book.is_crossed() else None
             elif not book.is_crossed() and _top_matches(book, venue_top):
@@ -360,16 +360,10 @@ class PolymarketNormalizer(NormalizerBase):
         self, asset: str, trade: tuple[int, int, Side], tx: str, ts: int, ts_recv: int
     ) -> list[Record]:
         out = self._settle(asset, self._state(asset), ts, ts_recv)
-        info = self.sym(asset)
         price, size, side = trade
         out.append(
             Trade(
-                feed=self.feed,
-                venue=VENUE,
-                symbol=info.symbol,
-                iid=info.iid,
-                ts_event=ts,
-                ts_recv=ts_recv,
+                **self.record_fields(asset, ts, ts_recv),
                 price=price,
                 size=size,
                 side=side,
@@ -381,17 +375,9 @@ class PolymarketNormalizer(NormalizerBase):
     def _on_tick(self, asset: str, tick: int, ts: int, ts_recv: int) -> list[Record]:
         """Only reference data changes; the book and its exact prices are left alone."""
         out = self._settle(asset, self._state(asset), ts, ts_recv)
-        info = self.sym(asset)
         out.append(
             InstrumentRecord(
-                feed=self.feed,
-                venue=VENUE,
-                symbol=info.symbol,
-                iid=info.iid,
-                ts_event=ts,
-                ts_recv=ts_recv,
-                kind="binary",
-                tick_size=tick,
+                **self.record_fields(asset, ts, ts_recv), kind="binary", tick_size=tick
             )
         )
         return out
@@ -404,15 +390,9 @@ class PolymarketNormalizer(NormalizerBase):
         if state.book is not None:
             bid_sz = state.book.size_at("bid", top[0])
             ask_sz = state.book.size_at("ask", top[1])
-        info = self.sym(asset)
         out.append(
             Quote(
-                feed=self.feed,
-                venue=VENUE,
-                symbol=info.symbol,
-                iid=info.iid,
-                ts_event=ts,
-                ts_recv=ts_recv,
+                **self.record_fields(asset, ts, ts_recv),
                 bid_px=top[0],
                 bid_sz=bid_sz,
                 ask_px=top[1],
@@ -432,15 +412,9 @@ class PolymarketNormalizer(NormalizerBase):
     def _on_new_market(self, rows: list[tuple[str, int, str, int]], ts_recv: int) -> list[Record]:
         out: list[Record] = []
         for asset, tick, status, ts in rows:
-            info = self.sym(asset)
             out.append(
                 InstrumentRecord(
-                    feed=self.feed,
-                    venue=VENUE,
-                    symbol=info.symbol,
-                    iid=info.iid,
-                    ts_event=ts,
-                    ts_recv=ts_recv,
+                    **self.record_fields(asset, ts, ts_recv),
                     kind="binary",
                     quote="USDC",
                     tick_size=tick,
@@ -455,43 +429,15 @@ class PolymarketNormalizer(NormalizerBase):
         """Each token settles: the winner pays $1 (result 'yes'), the others $0 ('no')."""
         out: list[Record] = []
         for asset in assets:
-            info = self.sym(asset)
             out.append(
                 Status(
-                    feed=self.feed,
-                    venue=VENUE,
-                    symbol=info.symbol,
-                    iid=info.iid,
-                    ts_event=ts,
-                    ts_recv=ts_recv,
+                    **self.record_fields(asset, ts, ts_recv),
                     status="resolved",
                     reason=f"winning outcome: {outcome}" if outcome else "resolved",
                     result="yes" if asset == winner else "no",
                 )
             )
         return out
-
-    def _book(
-        self,
-        asset: str,
-        snapshot: bool,
-        bids: list[Level],
-        asks: list[Level],
-        ts: int,
-        ts_recv: int,
-    ) -> Book:
-        info = self.sym(asset)
-        return Book(
-            feed=self.feed,
-            venue=VENUE,
-            symbol=info.symbol,
-            iid=info.iid,
-            ts_event=ts,
-            ts_recv=ts_recv,
-            snapshot=snapshot,
-            bids=bids,
-            asks=asks,
-        )
 
 
 # -- REST reference data -------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -92,13 +93,31 @@ def test_stop_escalates_to_sigkill_and_kills_the_group(tmp_path: Path) -> None:
     assert not pid_alive(child)
 
 
-def test_stop_all_stops_registered_processes(tmp_path: Path) -> None:
-    a = ManagedProcess("a", sh("exec sleep 60"), tmp_path / "a.log").start()
-    b = ManagedProcess("b", sh("exec sleep 60"), tmp_path / "b.log").start()
-    assert {a, b} <= proc_mod._live
-    proc_mod.stop_all()
-    assert not a.running and not b.running
-    assert not ({a, b} & proc_mod._live)
+def test_exit_stops_registered_processes(tmp_path: Path) -> None:
+    """A process that forgets to stop its children still stops them at exit (atexit).
+
+    Run in a child interpreter: calling stop_all() here would also stop the session's
+    NATS and Postgres fixtures, which are registered in this process.
+    """
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from ssmd.stack.process import ManagedProcess\n"
+        "d = Path(sys.argv[1])\n"
+        "for n in ('a', 'b'):\n"
+        "    p = ManagedProcess(n, ['sh', '-c', 'exec sleep 60'], d / f'{n}.log').start()\n"
+        "    print(p.pid, flush=True)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    pids = [int(line) for line in out.stdout.split()]
+    assert len(pids) == 2
+    deadline = time.monotonic() + 5
+    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [p for p in pids if pid_alive(p)] == []
 
 
 def test_terminate_by_pid(tmp_path: Path) -> None:

@@ -125,3 +125,11 @@ def test_errors_name_the_problem(gateway: Gw) -> None:
     assert r.status_code == 400 and "symbol" in r.json()["message"]
     r = gateway.get("/v1/trades", "ops", **DAY1, format="xml")
     assert r.status_code == 400
+
+
+def test_a_nul_byte_in_a_parameter_is_a_bad_request(gateway: Gw) -> None:
+    """Found by schemathesis: Postgres refuses NUL in text; that is the caller's 400."""
+    r = gateway.get("/v1/admin/keys", "ops", client="a\x00b")
+    assert r.status_code == 400
+    body = r.json()
+    assert body["error"] == "bad_request" and "NUL" in body["message"]

@@ -30,6 +30,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -149,6 +150,14 @@ def _errors(app: FastAPI) -> None:
             parts.append(f"{where}: {err.get('msg', 'invalid')}")
         body = {"error": "bad_request", "message": "; ".join(parts), "status": 400}
         return JSONResponse(body, status_code=400)
+
+    @app.exception_handler(psycopg.DataError)
+    async def bad_value(request: Request, exc: psycopg.DataError) -> JSONResponse:
+        # A value Postgres cannot hold (a NUL byte in a text parameter, say) is the
+        # caller's mistake, not a server error.
+        message = str(exc).splitlines()[0] if str(exc) else "invalid value"
+        body = {"error": "bad_request", "message": f"invalid parameter value: {message}"}
+        return JSONResponse({**body, "status": 400}, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

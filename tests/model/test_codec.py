@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -68,3 +69,34 @@ def test_gap_round_trip_keeps_reason_and_window() -> None:
     gap = Gap(venue="kalshi", symbol="X", ts_recv=9, reason="sequence", since_ns=1, until_ns=2)
     assert decode(encode(gap)) == gap
     assert to_wire(gap)["reason"] == "sequence"
+
+
+TEXT = st.text(max_size=12)
+HEADER = {
+    "feed": TEXT, "venue": TEXT, "symbol": TEXT, "iid": st.integers(0, 2**63 - 1),
+    "ts_event": st.integers(0, 2**63 - 1), "ts_recv": st.integers(0, 2**63 - 1),
+    "seq": st.integers(0, 2**63 - 1),
+}  # fmt: skip
+LEVELS = st.lists(st.tuples(INT64, INT64), max_size=5)
+
+
+def reference(record: object) -> bytes:
+    """The encoding the fast path must reproduce byte for byte."""
+    return msgspec.json.encode(to_wire(record))  # type: ignore[arg-type]
+
+
+@given(st.builds(Book, snapshot=st.booleans(), bids=LEVELS, asks=LEVELS, **HEADER))
+def test_fast_book_encoding_is_the_reference_bytes(book: Book) -> None:
+    assert encode(book) == reference(book)
+    assert decode(encode(book)) == book
+
+
+@given(st.builds(Trade, price=INT64, size=INT64, side=st.sampled_from(["buy", "sell", "unknown"]),
+                 trade_id=TEXT, **HEADER))  # fmt: skip
+def test_fast_trade_encoding_is_the_reference_bytes(trade: Trade) -> None:
+    assert encode(trade) == reference(trade)
+
+
+@given(st.builds(Quote, bid_px=INT64, bid_sz=INT64, ask_px=INT64, ask_sz=INT64, **HEADER))
+def test_fast_quote_encoding_is_the_reference_bytes(quote: Quote) -> None:
+    assert encode(quote) == reference(quote)

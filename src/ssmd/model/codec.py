@@ -1,4 +1,11 @@
-"""JSON wire form of records: fixed-point fields become canonical decimal strings."""
+"""JSON wire form of records: fixed-point fields become canonical decimal strings.
+
+`encode` is the connector's per-record hot path, so trades, quotes and books are written
+straight from the struct (decimal strings from a bounded cache, the escaped
+feed/venue/symbol header cached per instrument) instead of through `to_builtins`; the
+bytes are exactly `_encoder.encode(to_wire(record))`, the reference every other type
+still takes (property-tested in tests/model/test_codec.py).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ from typing import Any
 import msgspec
 
 from ssmd.model.fixed import from_fixed, to_fixed
-from ssmd.model.records import Record
+from ssmd.model.records import Book, Quote, Record, Trade
 
 DECIMAL_FIELDS: dict[str, tuple[str, ...]] = {
     "trade": ("price", "size"),
@@ -15,9 +22,12 @@ DECIMAL_FIELDS: dict[str, tuple[str, ...]] = {
     "instrument": ("tick_size", "lot_size"),
 }
 LEVEL_FIELDS = ("bids", "asks")
+_CACHE_MAX = 1 << 16
+"""Entries per cache before it is cleared (prices and sizes repeat; memory stays bounded)."""
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
+_json_str = msgspec.json.encode
 
 
 def to_wire(record: Record) -> dict[str, Any]:
@@ -50,7 +60,72 @@ def from_wire(obj: dict[str, Any]) -> Record:
         raise ValueError(f"invalid {kind or 'untyped'} record: {exc}") from None
 
 
+_decimals: dict[int, str] = {}
+
+
+def _dec(value: int) -> str:
+    """`from_fixed`, memoized: a book repeats the same prices and lot sizes all day."""
+    found = _decimals.get(value)
+    if found is None:
+        if len(_decimals) >= _CACHE_MAX:
+            _decimals.clear()
+        found = _decimals[value] = from_fixed(value)
+    return found
+
+
+_headers: dict[tuple[str, str, str], str] = {}
+
+
+def _header(feed: str, venue: str, symbol: str) -> str:
+    """The escaped `"feed":…,"venue":…,"symbol":…,` part, memoized per instrument."""
+    key = (feed, venue, symbol)
+    found = _headers.get(key)
+    if found is None:
+        if len(_headers) >= _CACHE_MAX:
+            _headers.clear()
+        found = _headers[key] = (
+            f'"feed":{_json_str(feed).decode()},"venue":{_json_str(venue).decode()},'
+            f'"symbol":{_json_str(symbol).decode()},'
+        )
+    return found
+
+
+def _tail(r: Trade | Quote | Book) -> str:
+    """The common fields, which msgspec writes last (the base struct is kw_only)."""
+    return (
+        f'{_header(r.feed, r.venue, r.symbol)}"iid":{r.iid},"ts_event":{r.ts_event},'
+        f'"ts_recv":{r.ts_recv},"seq":{r.seq}}}'
+    )
+
+
+def _levels(levels: list[tuple[int, int]]) -> str:
+    dec = _dec
+    return "[" + ",".join([f'["{dec(px)}","{dec(sz)}"]' for px, sz in levels]) + "]"
+
+
+def _text(value: str) -> str:
+    """A JSON string; letters and digits need no escaping (trade ids, sides)."""
+    return f'"{value}"' if value.isalnum() else _json_str(value).decode()
+
+
 def encode(record: Record) -> bytes:
+    """The record's JSON wire bytes (same bytes as encoding `to_wire(record)`)."""
+    cls = type(record)
+    if cls is Book:
+        return (
+            f'{{"type":"book","snapshot":{"true" if record.snapshot else "false"},'
+            f'"bids":{_levels(record.bids)},"asks":{_levels(record.asks)},{_tail(record)}'
+        ).encode()
+    if cls is Trade:
+        return (
+            f'{{"type":"trade","price":"{_dec(record.price)}","size":"{_dec(record.size)}",'
+            f'"side":{_text(record.side)},"trade_id":{_text(record.trade_id)},{_tail(record)}'
+        ).encode()
+    if cls is Quote:
+        return (
+            f'{{"type":"quote","bid_px":"{_dec(record.bid_px)}","bid_sz":"{_dec(record.bid_sz)}",'
+            f'"ask_px":"{_dec(record.ask_px)}","ask_sz":"{_dec(record.ask_sz)}",{_tail(record)}'
+        ).encode()
     return _encoder.encode(to_wire(record))
 
 

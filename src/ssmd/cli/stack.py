@@ -9,7 +9,6 @@ foreground until Ctrl-C or `ssmd down`.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -17,16 +16,15 @@ from typing import Any
 import typer
 
 from ssmd.bus.connection import BusUnreachable
-from ssmd.bus.connection import connect as connect_bus
 from ssmd.cli.env import DirOpt, env_path, load_env
 from ssmd.cli.output import UNREACHABLE, CliError, JsonOpt, console, print_json, print_table
 from ssmd.control.apply import apply
-from ssmd.meta import MetaUnreachable, connect, envs
-from ssmd.ops.status import read_status
+from ssmd.meta import MetaUnreachable, connect
 from ssmd.stack.admin_key import AdminKey, ensure_admin_key
+from ssmd.stack.health import stack_status
 from ssmd.stack.local import LocalStack, StackAlreadyRunning, stop_stack
 from ssmd.stack.ports import port_open
-from ssmd.stack.process import ServerStartError, pid_alive
+from ssmd.stack.process import ServerStartError
 from ssmd.stack.services import REPROCESS_EVERY_S, SIM_RATE, Services
 from ssmd.stack.state import StackState, default_data_dir, read_state, write_state
 
@@ -171,52 +169,14 @@ def status(data_dir: Path | None = DataDirOpt, as_json: bool = JsonOpt) -> None:
     state = read_state(root)
     if state is None:
         raise CliError(f"no stack running in {root}", UNREACHABLE, "start one with `ssmd up`")
-    processes = {name: {"pid": pid, "running": pid_alive(pid)} for name, pid in state.pids.items()}
-    applied: dict[str, object] = {}
-    try:
-        with connect(state.pg_url, migrate=False) as conn:
-            latest = envs.latest(conn, state.env)
-        if latest is not None:
-            applied = {"version": latest.version, "sha256": latest.sha256}
-    except MetaUnreachable as exc:
-        applied = {"error": str(exc)}
-    try:
-        components = asyncio.run(_heartbeats(state.nats_url, state.env))
-    except BusUnreachable as exc:
-        components = [{"key": "nats", "error": str(exc)}]
-    result = {
-        "env": state.env,
-        "data_dir": state.data_dir,
-        "nats_url": state.nats_url,
-        "pg_url": state.pg_url,
-        "gateway_url": state.gateway_url,
-        "processes": processes,
-        "components": components,
-        "applied": applied,
-        "storage": {
-            "journal_bytes": _bytes_under(root / "raw"),
-            "objects_bytes": _bytes_under(root / "objects"),
-            "postgres_bytes": _bytes_under(root / "postgres"),
-        },
-    }
+    result = stack_status(state, root)
+    processes = result["processes"]
     if as_json:
         print_json(result)
     else:
         _print_status(result)
     if not all(p["running"] for p in processes.values()):
         raise typer.Exit(UNREACHABLE)
-
-
-async def _heartbeats(nats_url: str, env: str) -> list[dict[str, object]]:
-    nc = await connect_bus(nats_url, name="ssmd-status")
-    try:
-        return await read_status(nc, env)
-    finally:
-        await nc.close()
-
-
-def _bytes_under(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
 
 
 def _print_status(result: dict[str, Any]) -> None:

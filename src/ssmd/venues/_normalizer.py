@@ -64,10 +64,11 @@ class BadFrame(ValueError):
 # -- decoding and numbers -----------------------------------------------------------------
 
 
-def decode_json(payload: bytes | str) -> Any:
-    """Decode a frame; fractions come back as Decimal so no price ever touches a float."""
+def decode_json(payload: bytes | str, decoder: msgspec.json.Decoder = _decoder) -> Any:
+    """Decode a frame; fractions come back as Decimal so no price ever touches a float
+    (or as whatever exact form a venue's own `decoder` hooks them into)."""
     try:
-        return _decoder.decode(payload)
+        return decoder.decode(payload)
     except (msgspec.DecodeError, UnicodeError, ValueError, RecursionError) as exc:
         raise BadFrame(f"not JSON: {exc}") from None
 

@@ -2,23 +2,29 @@
 
 Wire: JSON objects. Data frames `{"channel", "type": snapshot|update, "data": [...]}`;
 book entries `{"symbol", "bids": [{"price", "qty"}], "asks": [...], "checksum",
-"timestamp"}` with prices and quantities as JSON *numbers* (decoded here as exact
-Decimals, never floats). The checksum rule is v1's, except that price and qty are
-written at the pair's `price_precision` / `qty_precision` (from the `instrument`
-channel, or REST AssetPairs pair_decimals / lot_decimals), and snapshots carry one too.
+"timestamp"}` with prices and quantities as JSON *numbers*: the decoder hands us their
+literal digits (`_Num`), turned into fixed-point by integer arithmetic, never a float.
+The checksum rule is v1's, except that price and qty are written at the pair's
+`price_precision` / `qty_precision` (from the `instrument` channel, or REST AssetPairs
+pair_decimals / lot_decimals), and snapshots carry one too.
 Method replies (`subscribe`, `pong`) carry `success`/`result`. Symbols are already
 BTC/USD. See docs/venues/kraken.md.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
+from zlib import crc32
 
-from ssmd.book.checksum import kraken_checksum
+import msgspec
+
+from ssmd.book.checksum import CHECKSUM_LEVELS, scaler
 from ssmd.book.integrity import BookState, crossed_detail
-from ssmd.model.fixed import to_fixed
+from ssmd.book.l2 import BookSide
+from ssmd.model.fixed import SCALE, to_fixed
 from ssmd.model.instrument import Instrument
 from ssmd.model.records import Book, Gap, GapReason, Level, Quote, Record, Side, Status, Trade
 from ssmd.model.time import parse_time
@@ -51,8 +57,21 @@ __all__ = [
 ]
 
 
+class _Num(str):
+    """The literal text of a JSON number with a fraction or exponent (the decoder's
+    float_hook): exact like a Decimal, a tenth of the cost, and told apart from a JSON
+    string."""
+
+    __slots__ = ()
+
+
+_decoder = msgspec.json.Decoder(float_hook=_Num)
+_PAD = tuple(10 ** (9 - n) for n in range(10))
+
+
 def _fixed(value: Any) -> int:
-    """A v2 number (Decimal from the decoder, int, or string) -> fixed-point, exactly."""
+    """A v2 number (`_Num`, int, or string) -> fixed-point, exactly (`to_fixed` parses
+    the digits; anything but a plain decimal goes through Decimal there)."""
     if isinstance(value, float):
         raise ValueError("binary float reached the parser")
     return to_fixed(value)
@@ -60,7 +79,13 @@ def _fixed(value: Any) -> int:
 
 def _level(value: Any) -> int:
     """Like `_fixed` but without the int64 check: books keep every level the venue keeps
-    (see `publishable`)."""
+    (see `publishable`). Plain 'digits.digits' numbers take the integer fast path; any
+    other number is the exact Decimal of its text."""
+    if type(value) is _Num:
+        whole, _, frac = value.partition(".")
+        if len(frac) <= 9 and whole.isdigit() and frac.isdigit():
+            return int(whole) * SCALE + int(frac) * _PAD[len(frac)]
+        value = Decimal(value)
     if isinstance(value, Decimal) and value.is_finite():
         scaled = value.scaleb(9)
         if scaled == scaled.to_integral_value() and scaled >= 0:
@@ -68,6 +93,89 @@ def _level(value: Any) -> int:
     if isinstance(value, str):
         return parse_fixed(value)
     return _fixed(value)
+
+
+_seconds: dict[str, int] = {}
+
+
+def _ts(text: str) -> int:
+    """`parse_time` of a v2 timestamp; the shape Kraken sends ('…T22:13:20.123456Z')
+    costs a slice and an int, its whole seconds cached (a feed repeats the same second)."""
+    if len(text) == 27 and text[19] == "." and text[26] == "Z" and text[20:26].isdigit():
+        frac = int(text[20:26]) * 1000
+        base = _seconds.get(text[:19])
+        if base is None:
+            if len(_seconds) > 4096:
+                _seconds.clear()
+            base = _seconds[text[:19]] = parse_time(text) - frac
+        return base + frac
+    return parse_time(text)
+
+
+class _V2Book(BookState):
+    """A v2 book plus each level's checksum token (price and qty at the pair's precision,
+    digits only), kept as levels change: a checksum joins the top 10 tokens per side
+    instead of formatting 40 numbers. Tokens are keyed like the book's sorted keys
+    (bids negated), so the top 10 are `keys[:10]`."""
+
+    __slots__ = ("ask_tokens", "bid_tokens", "scale")
+
+    def __init__(self, venue_symbol: str, symbol: str, iid: int = 0, max_depth: int = 0) -> None:
+        super().__init__(venue_symbol, symbol, iid, max_depth)
+        self.ask_tokens: dict[int, str] = {}
+        self.bid_tokens: dict[int, str] = {}
+        self.scale = (1, 1, 1, 1)
+
+    def set_precision(self, price_decimals: int, qty_decimals: int) -> None:
+        """The pair's checksum precision; every level's token is rebuilt (after a snapshot)."""
+        self.price_decimals, self.qty_decimals = price_decimals, qty_decimals
+        self.scale = pdiv, pmul, qdiv, qmul = (*scaler(price_decimals), *scaler(qty_decimals))
+        for side, tokens, sign in (("ask", self.ask_tokens, 1), ("bid", self.bid_tokens, -1)):
+            levels, _ = self.book.side_index(side)
+            tokens.clear()
+            for px, sz in levels.items():
+                tokens[sign * px] = f"{px // pdiv * pmul}{sz // qdiv * qmul}"
+
+    def invalidate(self, ts_recv: int = 0) -> None:
+        super().invalidate(ts_recv)
+        self.ask_tokens.clear()
+        self.bid_tokens.clear()
+
+    def apply(self, side: BookSide, rows: list[Level]) -> None:
+        """`L2Book.apply` for each level, in order, keeping its token; the levels pushed
+        out of the depth window are appended to `rows` as deletes (the venue sends none)."""
+        levels, keys = self.book.side_index(side)
+        tokens, sign = (self.bid_tokens, -1) if side == "bid" else (self.ask_tokens, 1)
+        depth = self.book.max_depth
+        pdiv, pmul, qdiv, qmul = self.scale
+        evicted = []
+        for px, sz in rows:
+            key = sign * px
+            if not sz:
+                if levels.pop(px, None) is not None:
+                    del keys[bisect_left(keys, key)]
+                    tokens.pop(key, None)
+                continue
+            tokens[key] = f"{px // pdiv * pmul}{sz // qdiv * qmul}"
+            if px in levels:
+                levels[px] = sz
+                continue
+            levels[px] = sz
+            insort(keys, key)
+            if depth and len(keys) > depth:
+                worst = keys.pop()
+                del levels[sign * worst]
+                tokens.pop(worst, None)
+                evicted.append((sign * worst, 0))
+        rows.extend(evicted)
+
+    def checksum(self) -> int:
+        """Kraken's CRC32 of the top 10 asks then bids (`kraken_checksum`, from tokens)."""
+        _, ask_keys = self.book.side_index("ask")
+        _, bid_keys = self.book.side_index("bid")
+        text = "".join(map(self.ask_tokens.__getitem__, ask_keys[:CHECKSUM_LEVELS]))
+        text += "".join(map(self.bid_tokens.__getitem__, bid_keys[:CHECKSUM_LEVELS]))
+        return crc32(text.encode())
 
 
 # -- the venue-module contract (venues/base.py) ------------------------------------------
@@ -148,7 +256,7 @@ class KrakenV2Normalizer(NormalizerBase):
         self.verify_checksums = verify_checksums
         self.depths: dict[str, int] = {}
         self.precision: dict[str, tuple[int, int]] = {}
-        self.books: dict[str, BookState] = {}
+        self.books: dict[str, _V2Book] = {}
         self.add_instruments(instruments)
 
     def add_instruments(self, instruments: Iterable[Instrument]) -> None:
@@ -167,7 +275,7 @@ class KrakenV2Normalizer(NormalizerBase):
         return []
 
     def _frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
-        msg = decode_json(payload)
+        msg = decode_json(payload, _decoder)
         if type(msg) is not dict:
             raise ValueError("frame is not a JSON object")
         channel = msg.get("channel")
@@ -207,42 +315,43 @@ class KrakenV2Normalizer(NormalizerBase):
                 state.invalidate()
         return []
 
-    def _state(self, symbol: str) -> BookState:
+    def _state(self, symbol: str) -> _V2Book:
         state = self.books.get(symbol)
         if state is None:
             info = self.sym(symbol, normalize_pair(symbol))
             depth = self.depths.get(symbol, self.default_depth)
-            state = self.books[symbol] = BookState(symbol, info.symbol, info.iid, depth)
+            state = self.books[symbol] = _V2Book(symbol, info.symbol, info.iid, depth)
         return state
+
+    def _info(self, symbol: str) -> SymbolInfo:
+        """`sym(symbol, normalize_pair(symbol))`, normalizing only on a miss."""
+        found = self.symbols.get(symbol) or self._defaults.get(symbol)
+        return found if found is not None else self.sym(symbol, normalize_pair(symbol))
 
     def _book(self, kind: str, entry: dict[str, Any], ts_recv: int) -> list[Record]:
         symbol = entry["symbol"]
-        state = self._state(symbol)
+        state = self.books.get(symbol) or self._state(symbol)
         bids = [(_level(lv["price"]), _level(lv["qty"])) for lv in entry.get("bids", ())]
         asks = [(_level(lv["price"]), _level(lv["qty"])) for lv in entry.get("asks", ())]
         ts = entry.get("timestamp")
-        ts_event = parse_time(ts) if ts else 0
+        ts_event = _ts(ts) if ts else 0
         book = state.book
         snapshot = kind == "snapshot"
         if snapshot:
             book.apply_snapshot(bids, asks)
             state.valid = True
-            prec = self.precision.get(symbol) or _infer(entry)
-            state.price_decimals, state.qty_decimals = prec
+            state.set_precision(*(self.precision.get(symbol) or _infer(entry)))
         elif not state.valid:
             if not state.overdue(ts_recv):
                 return []
             detail = "no snapshot since the resubscribe; asking again"
             return [self._fail_book(state, "resync", detail, ts_recv, ts_event)]
         else:
-            for side, levels in (("bid", bids), ("ask", asks)):
-                for px, sz in list(levels):
-                    evicted = book.apply(side, px, sz)  # type: ignore[arg-type]
-                    if evicted is not None:
-                        levels.append((evicted, 0))
+            state.apply("bid", bids)
+            state.apply("ask", asks)
         checksum = entry.get("checksum")
         if checksum is not None and self.verify_checksums:
-            ours = kraken_checksum(book, state.price_decimals, state.qty_decimals)
+            ours = state.checksum()
             if ours != int(checksum):
                 detail = f"venue {checksum} != ours {ours}"
                 return [self._fail_book(state, "checksum", detail, ts_recv, ts_event)]
@@ -272,20 +381,20 @@ class KrakenV2Normalizer(NormalizerBase):
         )  # fmt: skip
 
     def _trade(self, t: dict[str, Any], ts_recv: int) -> Trade:
-        info = self.sym(t["symbol"], normalize_pair(t["symbol"]))
+        info = self._info(t["symbol"])
         return Trade(
             feed=self.feed, venue=self.venue, symbol=info.symbol, iid=info.iid,
-            ts_event=parse_time(t["timestamp"]), ts_recv=ts_recv, seq=int(t.get("trade_id", 0)),
+            ts_event=_ts(t["timestamp"]), ts_recv=ts_recv, seq=int(t.get("trade_id", 0)),
             price=_fixed(t["price"]), size=_fixed(t["qty"]),
             side=_SIDE.get(t.get("side", ""), "unknown"), trade_id=str(t.get("trade_id", "")),
         )  # fmt: skip
 
     def _ticker(self, t: dict[str, Any], ts_recv: int) -> Quote:
-        info = self.sym(t["symbol"], normalize_pair(t["symbol"]))
+        info = self._info(t["symbol"])
         ts = t.get("timestamp")
         return Quote(
             feed=self.feed, venue=self.venue, symbol=info.symbol, iid=info.iid,
-            ts_event=parse_time(ts) if ts else 0, ts_recv=ts_recv,
+            ts_event=_ts(ts) if ts else 0, ts_recv=ts_recv,
             bid_px=_fixed(t["bid"]), bid_sz=_fixed(t["bid_qty"]),
             ask_px=_fixed(t["ask"]), ask_sz=_fixed(t["ask_qty"]),
         )  # fmt: skip

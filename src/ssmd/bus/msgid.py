@@ -27,10 +27,10 @@ this rare; records with `ts_event == 0` and no seq are the ones at risk
 
 from __future__ import annotations
 
-import hashlib
 import re
 import typing
 from collections.abc import Callable
+from hashlib import blake2b
 from typing import Literal
 
 import msgspec
@@ -73,10 +73,15 @@ def _part(text: str) -> str:
     return _UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}", text)
 
 
+_replace = msgspec.structs.replace
+_pack = _packer.encode
+
+
 def content_hash(record: Record, *, drop_seq: bool = False) -> str:
-    """128-bit BLAKE2b of the record's bytes with ts_recv (and optionally seq) zeroed."""
-    neutral = msgspec.structs.replace(record, ts_recv=0, seq=0 if drop_seq else record.seq)
-    return hashlib.blake2b(_packer.encode(neutral), digest_size=16).hexdigest()
+    """128-bit BLAKE2b of the record's bytes with ts_recv (and optionally seq) zeroed
+    (module-level bindings: this runs for every record without a venue sequence)."""
+    neutral = _replace(record, ts_recv=0, seq=0) if drop_seq else _replace(record, ts_recv=0)
+    return blake2b(_pack(neutral), digest_size=16).hexdigest()
 
 
 _prefixes: dict[tuple[str, str, str], str] = {}

@@ -309,16 +309,13 @@ def build_server(
         feed, symbol and start. Identical reports are deduplicated (same fingerprint): the
         answer says whether it is new and how many times it was reported. Needs the
         `feedback` scope."""
-        from ssmd.agents.service import when
-
         args = {"kind": kind, "subtype": subtype, "summary": summary, "feed": feed,
                 "symbol": symbol, "start": start, "end": end}  # fmt: skip
 
         def run(p: Principal) -> dict[str, Any]:
-            report = feedback.Report(
-                kind=kind, summary=summary, subtype=subtype or "", details=details,
-                feed=feed or "", symbol=symbol or "", from_ns=when(start, "start"),
-                to_ns=when(end, "end"), values=values or {},
+            report = feedback.report_from(
+                kind=kind, summary=summary, subtype=subtype, details=details, feed=feed,
+                symbol=symbol, start=start, end=end, values=values, names=("start", "end"),
             )  # fmt: skip
             return s.report_issue(p, report)
 

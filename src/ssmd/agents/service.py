@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from ssmd.agents import feedback
-from ssmd.gateway.auth import Principal, authorize, forbidden, require_scope
+from ssmd.gateway.auth import Principal, authorize, require_scope
 from ssmd.gateway.db import MetaPool
 from ssmd.gateway.rest_history import paginate
 from ssmd.gateway.rest_reference import sees_feed, sees_symbol
@@ -320,16 +320,8 @@ class Service:
     # -- feedback -------------------------------------------------------------------------
 
     def report_issue(self, p: Principal, report: feedback.Report) -> dict[str, Any]:
-        require_scope(p, "feedback")
-        if report.feed:
-            self._feed(p, report.feed)
-            if not sees_feed(p, report.feed, now_ns()):
-                raise forbidden("not_entitled", f"not entitled to feed {report.feed!r}")
-        stored = self.pool.run_sync(
-            lambda c: feedback.submit(c, self.env, report, f"client:{p.client_id}")
-        )
-        return {"id": stored.id, "fingerprint": stored.fingerprint, "new": stored.new,
-                "count": stored.count, "status": stored.status}  # fmt: skip
+        """The shared intake (validate, authorize, store, forward): same as POST /v1/feedback."""
+        return feedback.intake(self.pool, self.settings.definition, p, report, "mcp")
 
     def audit(self, actor: str, action: str, target: str, details: dict[str, Any]) -> None:
         from ssmd.meta import audit

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ssmd.gateway import rest_admin, rest_history, rest_reference
+from ssmd.gateway import rest_admin, rest_feedback, rest_history, rest_reference
 
-ROUTERS: tuple[APIRouter, ...] = (rest_reference.router, rest_history.router, rest_admin.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    rest_reference.router,
+    rest_history.router,
+    rest_admin.router,
+    rest_feedback.router,
+)

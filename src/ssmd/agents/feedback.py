@@ -98,6 +98,10 @@ def report_from(
 def _text(field: str, value: str, most: int) -> str:
     if "\x00" in value:
         raise InvalidReport(field, "contains a NUL byte")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise InvalidReport(field, "not valid Unicode text (a lone surrogate?)") from None
     if len(value) > most:
         raise InvalidReport(field, f"at most {most} characters, got {len(value)}")
     return value

@@ -314,6 +314,10 @@ def test_resolution_in_linear_flows_back_to_show(loop: Loop) -> None:
     ids = [
         loop.post("reporter", {"kind": "bug", "summary": f"bug {i}"}).json()["id"] for i in range(4)
     ]
+    loop.linear.fail_next("ratelimited", status=429)
+    limited = loop.ssmd("sync")
+    assert limited.code == 3 and "rate limit" in limited.stderr
+    assert [r["code"] for r in json.loads(limited.stdout)["results"]] == ["ratelimited"]
     loop.linear.set_state("MD-1", "completed", "Done")
     loop.linear.set_state("MD-2", "canceled", "Duplicate")
     loop.linear.set_state("MD-3", "started", "In Progress")

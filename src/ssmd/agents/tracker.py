@@ -421,11 +421,18 @@ def forward_pending(run: Run[Any], env: str, spec: IssueTracker | None) -> list[
 
 def sync(run: Run[Any], env: str, spec: IssueTracker | None) -> list[dict[str, Any]]:
     """Pull the state of every linked unresolved issue from Linear; a state type that maps
-    to another status changes ours (audited, actor `tracker:linear`)."""
+    to another status changes ours (audited, actor `tracker:linear`). Like a forward, it
+    stops at a rate limit, a refused key or an unreachable tracker."""
     out: list[dict[str, Any]] = []
     with linear_for(spec) as linear:
         for row in run(lambda c: feedback.linked_unresolved(c, env)):
-            issue = linear.issue(row["external_ref"])
+            try:
+                issue = linear.issue(row["external_ref"])
+            except TrackerError as exc:
+                out.append({"id": row["id"], "code": exc.code, "error": str(exc)})
+                if exc.code in STOP:
+                    break
+                continue
             if issue is None:
                 error = f"Linear has no issue {row['external_ref']} (deleted there?)"
                 out.append({"id": row["id"], "code": "not_found", "error": error})

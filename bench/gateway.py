@@ -11,6 +11,11 @@ symbol globs and record types, so every record is checked per subscription.
    fast as JetStream stores; figure = records delivered to all clients per second.
 2. latency: 100 symbols, one per client, 10k msgs/s in total (100/s each); figure =
    p50/p99 of client receive time − the record's ts_recv (set at publish).
+   In the same phase a bare nats-py JetStream ordered consumer of the same subjects (one
+   more process, no gateway) measures the same records: its p50/p99 is the latency limit
+   on this machine at this moment, and `ratio_p99_to_nats` the gateway's share. The load
+   average and the CPU seconds the gateway and the clients used in this phase are
+   reported too: on shared cores the tail is mostly other processes.
 3. limit: the bare nats-py subscribe rate (core subscription, callback per message) in
    one Python process — what one gateway process could ingest at most.
 4. REST: p50/p99 of `GET /v1/trades` for one symbol-hour (the recent window, from the
@@ -57,7 +62,7 @@ def serve(port: int, pg_url: str, nats_url: str) -> None:
     gw.stream_options = StreamOptions(queue_items=200_000, queue_bytes=256 << 20)
     uvicorn.run(
         create_app(settings, gateway=gw), host="127.0.0.1", port=port, log_level="warning",
-        ws="websockets-sansio", ws_max_size=1 << 20,
+        ws="websockets-sansio", ws_max_size=1 << 20, ws_per_message_deflate=False,
     )  # fmt: skip
 
 
@@ -121,6 +126,42 @@ async def clients(port: int, token: str, n: int, mode: str, seconds: float) -> d
     await asyncio.gather(*tasks, return_exceptions=True)
     span = max(last[0] - first[0], 1e-9)
     return {"delivered": sum(counts), "span_s": span, "lat_ms": lat, "gaps": gaps[0]}
+
+
+async def bare_latency(nats_url: str, seconds: float) -> dict:
+    """publish → subscriber latency of a bare JetStream ordered consumer (the gateway's
+    ingest path without the gateway): the limit the gateway's figure is compared with."""
+    import msgspec
+    import nats
+    from nats.js.api import ConsumerConfig, DeliverPolicy
+
+    from ssmd.bus.subjects import stream_name
+
+    class Head(msgspec.Struct):
+        ts_recv: int = 0
+
+    head = msgspec.json.Decoder(Head)
+    nc = await nats.connect(nats_url, pending_size=64 << 20)
+    lat: list[float] = []
+
+    async def cb(msg) -> None:
+        lat.append((time.time_ns() - head.decode(msg.data).ts_recv) / 1e6)
+
+    await nc.jetstream().subscribe(
+        "md.dev.sim.trade.>", stream=stream_name("dev", "sim"), cb=cb, ordered_consumer=True,
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW),
+        pending_msgs_limit=1_000_000, pending_bytes_limit=512 << 20,
+    )  # fmt: skip
+    print("READY", flush=True)
+    await asyncio.sleep(seconds)
+    await nc.close()
+    return {"lat_ms": lat}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -321,15 +362,20 @@ def main(quick: bool) -> dict:
         delivered_rate = fan_res["delivered"] / fan_res["span_s"]
         # 2. latency at 10k msgs/s
         n_lat = 30_000 if quick else 100_000
-        lat = child(
-            ["--clients", str(port), token, str(n_clients), "latency", str(n_lat / 10_000 + 4)]
-        )
-        procs.append(lat)
+        window = str(n_lat / 10_000 + 4)
+        lat = child(["--clients", str(port), token, str(n_clients), "latency", window])
+        bare = child(["--bare", nats_srv.url, window])
+        procs += [lat, bare]
         wait_ready(lat)
+        wait_ready(bare)
+        load_start = os.getloadavg()
+        cpu0 = cpu_seconds(gw.pid), cpu_seconds(lat.pid)
         msgs = trade_payloads(n_lat, syms, start=10_000_000)
         asyncio.run(publish(nats_srv.url, msgs, 10_000, True))
-        lat_res = result(lat)
-        lats = lat_res["lat_ms"]
+        load_end = os.getloadavg()
+        lats = result(lat)["lat_ms"]
+        cpu1 = cpu_seconds(gw.pid), cpu_seconds(lat.pid)
+        bare_lats = result(bare)["lat_ms"]
         # 3. limit
         limit = asyncio.run(bare_subscribe_rate(nats_srv.url, 100_000 if quick else 300_000))
         # 4. REST
@@ -349,6 +395,13 @@ def main(quick: bool) -> dict:
             "latency_expected": n_lat,
             "p50_ms": round(pct(lats, 50), 3),
             "p99_ms": round(pct(lats, 99), 3),
+            "nats_p50_ms": round(pct(bare_lats, 50), 3),
+            "nats_p99_ms": round(pct(bare_lats, 99), 3),
+            "nats_samples": len(bare_lats),
+            "ratio_p99_to_nats": round(pct(lats, 99) / max(pct(bare_lats, 99), 1e-9), 2),
+            "gateway_cpu_us_per_record": round((cpu1[0] - cpu0[0]) / n_lat * 1e6, 1),
+            "clients_cpu_us_per_record": round((cpu1[1] - cpu0[1]) / n_lat * 1e6, 1),
+            "loadavg_latency": [round(x, 2) for x in (*load_start[:1], *load_end[:1])],
             "rest_p50_ms": None if rest_p50 is None else round(rest_p50, 2),
             "rest_p99_ms": None if rest_p99 is None else round(rest_p99, 2),
             "rest_note": rest_note if rest_p50 is not None else f"not measured: {rest_note}",
@@ -375,6 +428,7 @@ if __name__ == "__main__":
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--serve", nargs=3, metavar=("PORT", "PG", "NATS"))
     ap.add_argument("--clients", nargs=5, metavar=("PORT", "TOKEN", "N", "MODE", "SECONDS"))
+    ap.add_argument("--bare", nargs=2, metavar=("NATS", "SECONDS"))
     a = ap.parse_args()
     if a.serve:
         serve(int(a.serve[0]), a.serve[1], a.serve[2])
@@ -383,6 +437,9 @@ if __name__ == "__main__":
         port, token, n, mode, secs = a.clients
         res = asyncio.run(clients(int(port), token, int(n), mode, float(secs)))
         print(json.dumps(res))
+        sys.exit(0)
+    if a.bare:
+        print(json.dumps(asyncio.run(bare_latency(a.bare[0], float(a.bare[1])))))
         sys.exit(0)
     figures = main(a.quick)
     if not a.json:

@@ -70,8 +70,7 @@ class ClientQueue:
                 f"slow consumer: {len(self.items)} messages / {self.bytes} bytes queued "
                 f"(limit {self.max_items} / {self.max_bytes})"
             )
-            self.items.clear()
-            self.bytes = 0
+            self.clear()
             return
         while self.items and (len(self.items) > self.max_items or self.bytes > self.max_bytes):
             kind, sub, data = self.items.popleft()
@@ -112,6 +111,11 @@ class ClientQueue:
         if len(items) * 2 < self.max_items:
             self.room.set()
         return out
+
+    def clear(self) -> None:
+        """Drop everything queued (the client is gone, or is being disconnected)."""
+        self.items.clear()
+        self.bytes = 0
 
     def forget(self, sub: SubId) -> None:
         """Drop queued records of an unsubscribed id (nothing arrives after `unsubscribed`)."""

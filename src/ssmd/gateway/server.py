@@ -74,5 +74,8 @@ def build_server(
         # uvicorn's "auto" picks its legacy websockets adapter, which refuses every
         # handshake with websockets >= 14 (HTTP 403); the sans-I/O adapter works.
         ws="websockets-sansio",
+        # compressing every frame cost more CPU than anything else per record sent (and
+        # as much again in every client): market data goes out uncompressed
+        ws_per_message_deflate=False,
     )
     return _Server(config)

@@ -25,12 +25,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-import nats
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from starlette.websockets import WebSocket  # at run time: FastAPI reads the annotation
 
+from ssmd.bus.connection import connect
 from ssmd.bus.subjects import stream_name, token
 from ssmd.gateway import protocol
 from ssmd.gateway.books import BookCache
@@ -176,10 +176,6 @@ class Source:
                 await self.sub.unsubscribe()
 
 
-async def _nats_error(exc: Exception) -> None:
-    log.warning("NATS: %s", exc)
-
-
 class StreamService:
     """Everything `/v1/stream` shares in one gateway process."""
 
@@ -211,13 +207,17 @@ class StreamService:
         self.closing = False
 
     async def start(self) -> StreamService:
-        if self.nc is None:
-            self.nc = await nats.connect(
-                self.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                pending_size=64 << 20, error_cb=_nats_error,
-            )  # fmt: skip
-            self.js = self.nc.jetstream()
-            self._ticker = asyncio.create_task(self._tick())
+        """Connect on first use. NATS down: BusUnreachable within seconds (that client is
+        told `unavailable`, the next one tries again) — never a handshake that hangs.
+        Once connected, an outage is ridden out: reconnect forever."""
+        async with self._lock:
+            if self.nc is None:
+                nc = await connect(self.nats_url, name="ssmd-gateway-stream", timeout=3)
+                nc.options.update(
+                    allow_reconnect=True, max_reconnect_attempts=-1, reconnect_time_wait=0.5
+                )
+                self.nc, self.js = nc, nc.jetstream()
+                self._ticker = asyncio.create_task(self._tick())
         return self
 
     async def source(self, feed: str, rtype: str) -> Source:
@@ -427,6 +427,7 @@ class Session:
             await self._reader()
         finally:
             self._drop_all()
+            self.queue.clear()  # at once: forgetting 100 full queues record by record stalls
             if not self.closed.is_set():
                 self.closed.set()
             writer.cancel()
@@ -451,8 +452,9 @@ class Session:
             await asyncio.wait_for(self.ws.close(code, reason[:120]), 2.0)
 
     def _drop_all(self) -> None:
+        """End every subscription; what is already queued stays (shutdown flushes it)."""
         for sid in list(self.subs):
-            self._unsubscribe(sid)
+            self._unsubscribe(sid, forget=False)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -623,7 +625,7 @@ class Session:
         if not sub.closed:
             self.queue.control(protocol.encode({"op": "live", "id": sub.id, "replayed": count}))
 
-    def _unsubscribe(self, sid: SubId) -> None:
+    def _unsubscribe(self, sid: SubId, *, forget: bool = True) -> None:
         sub = self.subs.pop(sid, None)
         if sub is None:
             return
@@ -632,7 +634,8 @@ class Session:
             self.service.hub.remove(sub.feed, rtype, route)
         if sub.replay_task is not None and not sub.replay_task.done():
             sub.replay_task.cancel()
-        self.queue.forget(sid)
+        if forget:
+            self.queue.forget(sid)
 
     # -- writing ------------------------------------------------------------------------
 
@@ -650,7 +653,7 @@ class Session:
                 if not await self._still_valid():
                     return
             if queue.overflow is not None:
-                self.queue.items.clear()
+                self.queue.clear()
                 await self._close(CLOSE_SLOW_CONSUMER, queue.overflow)
                 return
             self._check_failed()
@@ -684,7 +687,7 @@ class Session:
         try:
             principal = await auth.authenticate(self.token)
         except AuthError as exc:
-            self.queue.items.clear()
+            self.queue.clear()
             await self._send_now(protocol.error(exc.code, exc.message))
             await self._close(CLOSE_UNAUTHENTICATED, exc.message)
             return False

@@ -1,0 +1,63 @@
+"""Streaming without NATS: the first connect fails fast with a clear error (never a
+handshake that hangs), and once connected the gateway rides out a NATS restart."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from tests.conftest import running, temp_dir
+
+from ssmd.bus.connection import BusUnreachable
+from ssmd.gateway.stream import StreamService
+from ssmd.stack.nats import NatsServer
+from ssmd.stack.ports import free_port
+
+from .stream_harness import gateway, recv_json, seed
+
+
+def test_first_connect_fails_fast_when_nats_is_down() -> None:
+    url = f"nats://127.0.0.1:{free_port()}"
+
+    async def main() -> None:
+        t0 = time.monotonic()
+        with pytest.raises(BusUnreachable, match="NATS unreachable at"):
+            await asyncio.wait_for(StreamService("dev", url).start(), 20)
+        assert time.monotonic() - t0 < 10
+
+    asyncio.run(main())
+
+
+def test_a_client_is_told_unavailable_at_once_when_nats_is_down(pg_url: str) -> None:
+    tokens = seed(pg_url)
+    url = f"nats://127.0.0.1:{free_port()}"
+
+    async def main() -> None:
+        async with gateway(pg_url, url) as gw, gw.connect(tokens["all"]) as ws:
+            (msg,) = await recv_json(ws, timeout=10)
+            assert msg["op"] == "error" and msg["code"] == "unavailable"
+            assert "NATS unreachable at" in msg["message"]
+            await asyncio.wait_for(ws.wait_closed(), 5)
+            assert ws.close_code == 1011
+
+    asyncio.run(main())
+
+
+def test_once_connected_the_service_reconnects_after_a_nats_restart() -> None:
+    async def main(server: NatsServer) -> None:
+        service = await StreamService("dev", server.url).start()
+        try:
+            await asyncio.to_thread(server.stop)
+            await asyncio.sleep(1.0)  # a few failed reconnect attempts
+            await asyncio.to_thread(server.start)
+            deadline = time.monotonic() + 20
+            while not service.nc.is_connected and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            assert service.nc.is_connected
+            await service.nc.flush(timeout=5)
+        finally:
+            await service.close()
+
+    with running(NatsServer(temp_dir("nats-restart"), port=free_port())) as server:
+        asyncio.run(main(server))

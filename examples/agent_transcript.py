@@ -44,7 +44,7 @@ class Transcript:
         for tool, args, result in self.steps:
             call = ", ".join(f"{k}={json.dumps(v)}" for k, v in args.items())
             lines += [f"**Agent → `{tool}({call})`**", "", "```json",
-                      json.dumps(_trim(result), indent=1), "```", ""]  # fmt: skip
+                      json.dumps(_trim(result), indent=1, ensure_ascii=False), "```", ""]  # fmt: skip
         return "\n".join([*lines, f"**Agent:** {self.answer}", ""])
 
 

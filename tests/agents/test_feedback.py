@@ -123,6 +123,32 @@ def test_variants_of_one_report_share_a_fingerprint(
     assert fingerprint("dev", data) != fingerprint("dev", validate(dq(subtype="gap")))
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=st.sampled_from(["data_quality", "bug", "unknown", "feature_request", "x"]),
+    subtype=st.sampled_from(["", "gap", " stale ", "spike"]),
+    summary=st.text(max_size=220),
+    symbol=st.text(max_size=12),
+    start=st.none() | st.integers(-5, 2**64),
+)
+def test_validation_is_total_and_idempotent(
+    kind: str, subtype: str, summary: str, symbol: str, start: int | None
+) -> None:
+    """Any input is either refused with a named field or cleaned into a fixed point (the
+    intake validates before authorizing and again when storing)."""
+    report = Report(
+        kind=kind, subtype=subtype, summary=summary, feed="sim", symbol=symbol, from_ns=start
+    )
+    try:
+        clean = validate(report)
+    except InvalidReport as exc:
+        assert exc.field in ("kind", "subtype", "summary", "symbol", "from")
+        return
+    assert validate(clean) == clean
+    assert clean.summary == " ".join(clean.summary.split()) != ""
+    assert clean.symbol == clean.symbol.upper() == clean.symbol.strip()
+
+
 def test_issue_uuid_is_a_stable_v4() -> None:
     a = tracker.issue_uuid("dev", "f" * 32)
     assert a == tracker.issue_uuid("dev", "f" * 32) != tracker.issue_uuid("prod", "f" * 32)

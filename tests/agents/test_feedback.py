@@ -276,3 +276,11 @@ def test_cli_stats(pg_url: str, seeded: dict[str, int]) -> None:
 def test_cli_unreachable_postgres_is_exit_3() -> None:
     out = cli("list", "--pg-url", "postgresql://ssmd@127.0.0.1:1/none")
     assert out.code == 3 and "unreachable" in out.stderr
+
+
+def test_ssmd_has_the_feedback_group() -> None:
+    from tests.meta.helpers import cli as ssmd
+
+    out = ssmd("feedback", "--help")
+    assert out.code == 0, out
+    assert all(c in out.stdout for c in ("list", "show", "resolve", "stats", "forward", "sync"))

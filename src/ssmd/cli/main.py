@@ -35,6 +35,7 @@ GROUPS = {
     "nats-auth": "ssmd.cli.natsauth",
     "usage": "ssmd.cli.usage",
     "skill": "ssmd.cli.skill",
+    "feedback": "ssmd.cli.feedback",
 }
 TOP_LEVEL = (
     "ssmd.cli.stack",

@@ -18,7 +18,15 @@ from pathlib import Path
 import msgspec
 import pytest
 from tests.bus.helpers import read_stream
-from tests.capture.test_connector import REPO, STREAM, SYMBOLS, capture, dev, offline
+from tests.capture.test_connector import (
+    REPO,
+    STREAM,
+    SYMBOLS,
+    assert_exactly_once,
+    capture,
+    dev,
+    offline,
+)
 
 from ssmd.capture.connector import Connector, Options
 from ssmd.replay.server import ReplayServer
@@ -91,6 +99,44 @@ def test_fault(case: str, nats_url: str, tmp_path: Path) -> None:
             and r["ts_recv"] > gap["ts_recv"]
         ]
         assert healed, f"{gap['symbol']}: no snapshot after the {gap['reason']} gap"
+
+
+def test_late_book_and_resync_on_a_prebuilt_tape_heal(nats_url: str, tmp_path: Path) -> None:
+    """dev.yaml's order (trade, quote, then book, paced 5/s) on a prebuilt tape: the book
+    is subscribed a chunk in, and a corrupted checksum forces a resubscribe later. Both
+    snapshots must be the book at that point of the tape: every update after them
+    verifies (before the fix they were the tape's start: every checksum failed, forever)."""
+
+    async def main() -> Connector:
+        tape = {"seed": 21, "rate": 3000, "prebuild": 60_000}
+        async with ReplayServer(
+            synthetic="sim", symbols=SYMBOLS, faults="corrupt-checksum@9000#1", **tape
+        ) as rs:
+            options = Options(tmp_path, nats_url, ws_url=rs.url, rest_url=rs.rest_url)
+            connector = Connector(dev(), "sim", options=options)
+            await capture(connector, 5.0)
+            return connector
+
+    connector = asyncio.run(main())
+    assert connector.feed.channels == ["trade", "quote", "book"]
+    stats = connector.links[0].deriver.stats
+    assert stats.checksums_failed == 1, stats  # the corrupted frame, nothing after it
+    assert stats.checksums_verified > 3000
+    stream = asyncio.run(read_stream(nats_url, STREAM))
+    assert_exactly_once(stream, offline(tmp_path))
+    records = [msgspec.json.decode(p) for _, p in stream]
+    gaps = [r for r in records if r["type"] == "gap" and r["reason"] != "disconnect"]
+    assert [g["reason"] for g in gaps][:1] == ["checksum"]
+    broken = gaps[0]["symbol"]
+    books = [r for r in records if r["type"] == "book"]
+    first = {s: min(r["ts_recv"] for r in books if r["symbol"] == s) for s in SYMBOLS}
+    trades = [r for r in records if r["type"] == "trade"]
+    # the book came a chunk into the tape (after trades), as a snapshot
+    assert all(min(r["ts_recv"] for r in trades if r["symbol"] == s) < first[s] for s in SYMBOLS)
+    assert all(r["snapshot"] for r in books if r["ts_recv"] == first[r["symbol"]])
+    healed = [r for r in books if r["symbol"] == broken and r["ts_recv"] > gaps[0]["ts_recv"]]
+    assert healed[0]["snapshot"] and len(healed) > 100
+    assert not any(r["snapshot"] for r in healed[-50:])  # updates flow after the snapshot
 
 
 def test_disk_full_stops_the_connector_loudly(nats_url: str, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ bookTicker when the touch changes; the REST depth snapshot comes from `depth_sna
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import orjson
 
@@ -45,6 +45,8 @@ class Tape:
 
     venue = ""
     channels: tuple[str, ...] = ()
+    per_symbol: tuple[str, ...] = ("books",)
+    """Attributes holding one entry per symbol: together, a symbol's whole state."""
 
     def __init__(
         self,
@@ -91,16 +93,30 @@ class Tape:
     def now_ns(self) -> int:
         return self.start_ns + self.index * self.step_ns
 
-    def take(self, n: int) -> tuple[list[bytes], list[int]]:
-        """At least `n` more frames (a market event may add up to a few past `n`)."""
+    def take(
+        self, n: int, on_step: Callable[[int], None] | None = None
+    ) -> tuple[list[bytes], list[int]]:
+        """At least `n` more frames (a market event may add up to a few past `n`);
+        `on_step(symbol_index)` after each event (rewind.py records them)."""
         out: list[bytes] = []
         tags: list[int] = []
         nsym = len(self.books)
         rnd = self.rng.random
         step = self._step
         while len(out) < n:
-            step(int(rnd() * nsym), out, tags)
+            i = int(rnd() * nsym)
+            step(i, out, tags)
+            if on_step is not None:
+                on_step(i)
         return out, tags
+
+    def symbol_state(self, i: int) -> tuple[object, ...]:
+        """Symbol `i`'s state (live objects: copy before keeping)."""
+        return tuple(getattr(self, name)[i] for name in self.per_symbol)
+
+    def set_symbol_state(self, i: int, state: tuple[object, ...]) -> None:
+        for name, value in zip(self.per_symbol, state, strict=True):
+            getattr(self, name)[i] = value
 
 
 class KrakenTape(Tape):
@@ -108,6 +124,7 @@ class KrakenTape(Tape):
 
     venue = "kraken-v2"
     channels = ("book", "trade", "ticker")
+    per_symbol = ("books", "trade_ids", "highs", "lows")
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -241,6 +258,7 @@ class BinanceTape(Tape):
 
     venue = "binance"
     channels = ("depth", "trade", "bookTicker", "aggTrade")
+    per_symbol = ("books", "update_ids", "trade_ids", "touch")
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

@@ -10,7 +10,9 @@ Binance spot: streams in the URL (`/stream?streams=a/b`, `/ws/a`) or SUBSCRIBE
 
 Every connection plays the tape from frame 0 (same bytes on every connection, so
 redundant connectors see identical data). `prebuild` frames are generated once at
-start-up and shared, so a benchmark reads pre-encoded bytes.
+start-up and shared, so a benchmark reads pre-encoded bytes. Snapshots (a subscribe, a
+resync resubscribe, Binance REST depth) describe the book where the connection stands
+on the tape, prebuilt or not (`rewind.py`), so the next update's checksum agrees.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 import orjson
 
+from ssmd.replay.rewind import Rewind
 from ssmd.replay.session import Reply, RestResponse
 from ssmd.replay.synth import AGG, BOOK, TAPES, TICKER, TRADE, BinanceTape, KrakenTape, Tape, iso_us
 
@@ -68,15 +71,17 @@ class SyntheticFeed:
         self.template: Tape = self.tape_cls(**self.params)  # type: ignore[arg-type]
         self.prefix: list[tuple[list[bytes], list[int]]] = []
         self.after_prefix: Tape | None = None
+        self.rewind: Rewind | None = None
         if prebuild > 0:
             self._prebuild(prebuild)
-        self.latest: Tape = self.template
-        """The tape the REST depth snapshot reads (the newest connection's)."""
+        self.latest: _TapeSession | None = None
+        """The connection the REST depth snapshot describes (the newest to subscribe)."""
 
     def _prebuild(self, n: int) -> None:
         tape = copy.deepcopy(self.template)
+        self.rewind = Rewind(tape)
         while tape.index < n:
-            self.prefix.append(tape.take(min(4096, n - tape.index)))
+            self.prefix.append(self.rewind.take(tape, min(4096, n - tape.index)))
         self.after_prefix = tape
 
     def new_tape(self) -> Tape:
@@ -92,7 +97,7 @@ class SyntheticFeed:
     def rest(self, path: str) -> RestResponse:
         url = urlsplit(path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
-        tape = self.latest
+        tape = self.template
         if self.binance:
             assert isinstance(tape, BinanceTape)
             if url.path == "/api/v3/depth":
@@ -100,7 +105,11 @@ class SyntheticFeed:
                 if sym not in tape.names:
                     return _error(400, {"code": -1121, "msg": "Invalid symbol."})
                 limit = int(query.get("limit", "100") or 100)
-                return RestResponse(200, tape.depth_snapshot(tape.names.index(sym), limit))
+                i = tape.names.index(sym)
+                if self.latest is not None:
+                    tape = self.latest.tape_for(i)
+                assert isinstance(tape, BinanceTape)
+                return RestResponse(200, tape.depth_snapshot(i, limit))
             if url.path == "/api/v3/exchangeInfo":
                 return RestResponse(200, tape.exchange_info())
             if url.path == "/api/v3/ping":
@@ -141,6 +150,19 @@ class _TapeSession:
     def autostart(self) -> bool:
         return False
 
+    def now_ns(self) -> int:
+        """The tape's clock at this connection's position (acks, snapshots)."""
+        return self.feed.start_ns + self._index * self.feed.step_ns
+
+    def tape_for(self, i: int) -> Tape:
+        """A tape whose symbol `i` stands at this connection's position: what a snapshot
+        must describe. In the shared prebuilt prefix that is a rewound copy (read it at
+        once: the next call reuses it); after it, this connection's own tape."""
+        feed = self.feed
+        if feed.rewind is not None and self._chunk < len(feed.prefix):
+            return feed.rewind.at(self._chunk, i, self._index)
+        return self.tape
+
     def take(self, n: int) -> tuple[list[bytes], list[int]] | None:
         """The next subscribed frames (the tape never ends; empty if nothing is wanted)."""
         if not self.wanted:
@@ -159,7 +181,6 @@ class _TapeSession:
             if self._chunk == len(feed.prefix):
                 assert feed.after_prefix is not None
                 self.tape = copy.deepcopy(feed.after_prefix)
-                feed.latest = self.tape
         else:
             frames, tags = self.tape.take(n)
         first = self._index
@@ -187,6 +208,7 @@ class KrakenSession(_TapeSession):
         super().__init__(feed)
         self.conn = conn
         self.names = feed.template.names
+        self.index_of = {name: i for i, name in enumerate(self.names)}
 
     def greeting(self) -> list[bytes]:
         doc = {"channel": "status", "type": "update",
@@ -196,7 +218,7 @@ class KrakenSession(_TapeSession):
         return [orjson.dumps(doc)]
 
     def _times(self, msg: dict[str, Any]) -> dict[str, Any]:
-        now = iso_us(self.tape.now_ns())
+        now = iso_us(self.now_ns())
         out = {"success": True, "time_in": now, "time_out": now}
         if "req_id" in msg:
             out["req_id"] = msg["req_id"]
@@ -239,13 +261,13 @@ class KrakenSession(_TapeSession):
                 reply.frames.append(tape.instrument_snapshot())
             return reply
         for sym in symbols:
-            if sym not in self.names:
+            i = self.index_of.get(sym)
+            if i is None:
                 err = {"error": f"Currency pair not supported {sym}", "method": method}
                 err.update(symbol=sym, **self._times(msg))
                 err["success"] = False
                 reply.frames.append(orjson.dumps(err))
                 continue
-            i = self.names.index(sym)
             tag = i * 4 + _KRAKEN_CH[channel]
             result: dict[str, Any] = {"channel": channel, "symbol": sym}
             if channel == "book":
@@ -259,12 +281,16 @@ class KrakenSession(_TapeSession):
                 continue
             self.wanted.add(tag)
             reply.start = True
-            if channel == "book" and self._index:
-                self.snapshots.append(tape.book_snapshot(i))  # in-band: see _TapeSession
-            elif channel == "book":
-                reply.frames.append(tape.book_snapshot(i))
-            elif channel == "ticker":
-                reply.frames.append(tape.ticker(i, "snapshot"))
+            if channel == "trade":
+                continue
+            here = self.tape_for(i)
+            assert isinstance(here, KrakenTape)
+            if channel == "ticker":
+                reply.frames.append(here.ticker(i, "snapshot"))
+            elif self._index:
+                self.snapshots.append(here.book_snapshot(i))  # in-band: see _TapeSession
+            else:
+                reply.frames.append(here.book_snapshot(i))
         return reply
 
 
@@ -285,7 +311,7 @@ class BinanceSession(_TapeSession):
         self.unknown = [s for s in initial if s and not self._add(s)]
         self._auto = bool(initial and initial != [""])
         if self._auto:
-            feed.latest = self.tape
+            feed.latest = self
 
     def autostart(self) -> bool:
         return self._auto
@@ -316,7 +342,7 @@ class BinanceSession(_TapeSession):
             if bad:
                 err = {"code": 2, "msg": f"Invalid request: unknown stream {bad[0]}"}
                 return Reply([orjson.dumps({"error": err, "id": req_id})])
-            self.feed.latest = self.tape
+            self.feed.latest = self
             return Reply([orjson.dumps({"result": None, "id": req_id})], start=True)
         if method == "UNSUBSCRIBE":
             for s in params:

@@ -158,10 +158,18 @@ def app_for(gw: Gateway) -> Starlette:
 
 @contextlib.asynccontextmanager
 async def gateway(
-    pg_url: str, nats_url: str, options: StreamOptions | None = None, app: Any = None
+    pg_url: str,
+    nats_url: str,
+    options: StreamOptions | None = None,
+    app: Any = None,
+    defn: spec.Environment | None = None,
+    **settings_kw: Any,
 ) -> AsyncIterator[Served]:
-    """`app`: a factory gw -> ASGI app (default: just the stream route, no lifespan)."""
-    settings = GatewaySettings(definition=definition(), pg_url=pg_url, nats_url=nats_url)
+    """`app`: a factory gw -> ASGI app (default: just the stream route, no lifespan);
+    `defn`: the environment definition (default `definition()`)."""
+    settings = GatewaySettings(
+        definition=defn or definition(), pg_url=pg_url, nats_url=nats_url, **settings_kw
+    )
     gw = await asyncio.to_thread(Gateway, settings)
     gw.stream_options = options or StreamOptions(heartbeat_s=0.5)  # type: ignore[attr-defined]
     port = free_port()

@@ -181,6 +181,7 @@ class Route:
                 out = self.transform(payload)
             except Exception as exc:  # a failing transform errors only this subscription
                 self.failed = f"transform failed: {exc}"
+                self.queue.ready.set()  # the writer ends the subscription and says why now
                 return
             if out is None:
                 return

@@ -6,7 +6,9 @@ For every fixture recording with a venue module: frames/s through our normalizer
 and checksums on), frames/s of bare `msgspec.json.decode` on the same frames, and — in a
 throwaway venv under /tmp — cryptofeed's own message handlers on the same frames. If
 cryptofeed cannot be installed or run, the output says why instead of failing.
-The last line is one JSON object with the figures and ratios.
+It also runs the connector's per-record path on a synthetic `sim` tape (Kraken v2 wire,
+what `environments/dev.yaml` captures): normalize per frame, then `codec.encode` and
+`msg_id` per record. The last line is one JSON object with the figures and ratios.
 
 Rates are frames per second of process CPU time (`time.process_time`), best of the
 repeats, for all three: the box is shared, and wall time mostly measured the wait
@@ -27,8 +29,12 @@ from zlib import crc32
 
 import msgspec
 
+from ssmd.bus.msgid import msg_id, seq_scope
+from ssmd.capture.derive import Deriver
 from ssmd.cli.venue import load_recording, venue_normalizer
+from ssmd.model import codec
 from ssmd.model.records import Book
+from ssmd.replay.synth import KrakenTape
 from ssmd.venues.recording import guess_venue
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,6 +116,50 @@ def kraken_floor(name: str, repeat: int) -> dict:
 
     return {"updates": len(upd), "floor_us": round(_best(floor, repeat) / len(upd) * 1e6, 2),
             "decode_us": round(_best(decode, repeat) / len(upd) * 1e6, 2)}  # fmt: skip
+
+
+SIM_SYMBOLS = ("BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD")
+
+
+def sim_path(frames: int, repeat: int) -> dict:
+    """The connector's per-record CPU cost on a seeded `sim` tape (book depth 10): µs per
+    frame through `Deriver.line` (normalize), µs per record of `codec.encode` and of
+    `msg_id`, and the frames/s and records/s of the three together on one core."""
+    tape = KrakenTape(SIM_SYMBOLS, seed=1, depth=10, start_ns=1_700_000_000_000_000_000)
+    t0 = tape.start_ns
+    head = [tape.instrument_snapshot()]
+    head += [f for i in range(len(SIM_SYMBOLS)) for f in (tape.book_snapshot(i),
+             tape.ticker(i, "snapshot"))]  # fmt: skip
+    body = tape.take(frames)[0]
+    scope = seq_scope("sim")
+    best = {"normalize": 1.0, "encode": 1.0, "msg_id": 1.0}
+    records: list = []
+    for _ in range(repeat):
+        d = Deriver("sim", "sim")
+        d.line("rest", tape.asset_pairs(), t0, "http://sim/0/public/AssetPairs")
+        for f in head:
+            d.line("in", f, t0)
+        line, records = d.line, []
+        t = time.process_time()
+        for k, f in enumerate(body):
+            records += line("in", f, t0 + k)
+        best["normalize"] = min(best["normalize"], (time.process_time() - t) / len(body))
+        enc = codec.encode
+        t = time.process_time()
+        for r in records:
+            enc(r)
+        best["encode"] = min(best["encode"], (time.process_time() - t) / len(records))
+        t = time.process_time()
+        for r in records:
+            msg_id(r, scope)
+        best["msg_id"] = min(best["msg_id"], (time.process_time() - t) / len(records))
+    per_frame = best["normalize"] + (best["encode"] + best["msg_id"]) * len(records) / len(body)
+    return {"frames": len(body), "records": len(records),
+            "normalize_us": round(best["normalize"] * 1e6, 2),
+            "encode_us": round(best["encode"] * 1e6, 2),
+            "msg_id_us": round(best["msg_id"] * 1e6, 2),
+            "frames_per_s": round(1 / per_frame),
+            "records_per_s": round(len(records) / len(body) / per_frame)}  # fmt: skip
 
 
 CF_SCRIPT = textwrap.dedent(
@@ -247,7 +297,11 @@ def main() -> None:
                      else ""))  # fmt: skip
             if "update_floor" in r:
                 print(f"{'':18} pure-Python floor per book update {r['update_floor']}")
-    summary = {"python": sys.version.split()[0], "quick": args.quick, "recordings": results}
+    sim = sim_path(20_000 if args.quick else 50_000, repeat)
+    if not args.json:
+        print(f"{'sim tape':18} connector path per core {sim}")
+    summary = {"python": sys.version.split()[0], "quick": args.quick, "recordings": results,
+               "sim": sim, "loadavg": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
     print(json.dumps(summary))
 
 

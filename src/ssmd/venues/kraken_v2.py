@@ -118,20 +118,24 @@ class _V2Book(BookState):
     instead of formatting 40 numbers. Tokens are keyed like the book's sorted keys
     (bids negated), so the top 10 are `keys[:10]`."""
 
-    __slots__ = ("ask_tokens", "bid_tokens", "scale")
+    __slots__ = ("ask_tokens", "bid_tokens", "scale", "sides")
 
     def __init__(self, venue_symbol: str, symbol: str, iid: int = 0, max_depth: int = 0) -> None:
         super().__init__(venue_symbol, symbol, iid, max_depth)
         self.ask_tokens: dict[int, str] = {}
         self.bid_tokens: dict[int, str] = {}
+        self.sides = {
+            "ask": (*self.book.side_index("ask"), self.ask_tokens, 1),
+            "bid": (*self.book.side_index("bid"), self.bid_tokens, -1),
+        }
+        """Per side: the book's live level map and sorted keys, the tokens, the key sign."""
         self.scale = (1, 1, 1, 1)
 
     def set_precision(self, price_decimals: int, qty_decimals: int) -> None:
         """The pair's checksum precision; every level's token is rebuilt (after a snapshot)."""
         self.price_decimals, self.qty_decimals = price_decimals, qty_decimals
         self.scale = pdiv, pmul, qdiv, qmul = (*scaler(price_decimals), *scaler(qty_decimals))
-        for side, tokens, sign in (("ask", self.ask_tokens, 1), ("bid", self.bid_tokens, -1)):
-            levels, _ = self.book.side_index(side)
+        for levels, _, tokens, sign in self.sides.values():
             tokens.clear()
             for px, sz in levels.items():
                 tokens[sign * px] = f"{px // pdiv * pmul}{sz // qdiv * qmul}"
@@ -144,8 +148,7 @@ class _V2Book(BookState):
     def apply(self, side: BookSide, rows: list[Level]) -> None:
         """`L2Book.apply` for each level, in order, keeping its token; the levels pushed
         out of the depth window are appended to `rows` as deletes (the venue sends none)."""
-        levels, keys = self.book.side_index(side)
-        tokens, sign = (self.bid_tokens, -1) if side == "bid" else (self.ask_tokens, 1)
+        levels, keys, tokens, sign = self.sides[side]
         depth = self.book.max_depth
         pdiv, pmul, qdiv, qmul = self.scale
         evicted = []
@@ -171,10 +174,10 @@ class _V2Book(BookState):
 
     def checksum(self) -> int:
         """Kraken's CRC32 of the top 10 asks then bids (`kraken_checksum`, from tokens)."""
-        _, ask_keys = self.book.side_index("ask")
-        _, bid_keys = self.book.side_index("bid")
-        text = "".join(map(self.ask_tokens.__getitem__, ask_keys[:CHECKSUM_LEVELS]))
-        text += "".join(map(self.bid_tokens.__getitem__, bid_keys[:CHECKSUM_LEVELS]))
+        _, ask_keys, ask_tokens, _ = self.sides["ask"]
+        _, bid_keys, bid_tokens, _ = self.sides["bid"]
+        text = "".join(map(ask_tokens.__getitem__, ask_keys[:CHECKSUM_LEVELS]))
+        text += "".join(map(bid_tokens.__getitem__, bid_keys[:CHECKSUM_LEVELS]))
         return crc32(text.encode())
 
 
@@ -347,8 +350,10 @@ class KrakenV2Normalizer(NormalizerBase):
             detail = "no snapshot since the resubscribe; asking again"
             return [self._fail_book(state, "resync", detail, ts_recv, ts_event)]
         else:
-            state.apply("bid", bids)
-            state.apply("ask", asks)
+            if bids:
+                state.apply("bid", bids)
+            if asks:
+                state.apply("ask", asks)
         checksum = entry.get("checksum")
         if checksum is not None and self.verify_checksums:
             ours = state.checksum()

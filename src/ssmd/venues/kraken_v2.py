@@ -283,7 +283,10 @@ class KrakenV2Normalizer(NormalizerBase):
             raise ValueError("frame is not a JSON object")
         channel = msg.get("channel")
         if channel == "book":
-            return [r for entry in msg["data"] for r in self._book(msg["type"], entry, ts_recv)]
+            data = msg["data"]
+            if type(data) is list and len(data) == 1:  # the usual frame: one symbol's update
+                return self._book(msg["type"], data[0], ts_recv)
+            return [r for entry in data for r in self._book(msg["type"], entry, ts_recv)]
         if channel == "trade":
             return [self._trade(t, ts_recv) for t in msg["data"]]
         if channel == "ticker":

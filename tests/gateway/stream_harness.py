@@ -8,7 +8,9 @@ import asyncio
 import base64
 import contextlib
 import os
+import shutil
 import socket
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -167,6 +169,9 @@ async def gateway(
 ) -> AsyncIterator[Served]:
     """`app`: a factory gw -> ASGI app (default: just the stream route, no lifespan);
     `defn`: the environment definition (default `definition()`)."""
+    own_dir = "data_dir" not in settings_kw  # never the repo's ./data
+    if own_dir:
+        settings_kw["data_dir"] = Path(tempfile.mkdtemp(prefix="ssmd-test-gw-"))
     settings = GatewaySettings(
         definition=defn or definition(), pg_url=pg_url, nats_url=nats_url, **settings_kw
     )
@@ -191,6 +196,8 @@ async def gateway(
         server.should_exit = True
         await asyncio.wait_for(task, 10)
         await asyncio.to_thread(gw.close)
+        if own_dir:
+            shutil.rmtree(settings_kw["data_dir"], ignore_errors=True)
 
 
 CLIENTS = [

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -31,13 +31,14 @@ from nats.js.errors import NotFoundError
 from starlette.websockets import WebSocket  # at run time: FastAPI reads the annotation
 
 from ssmd.bus.connection import connect
+from ssmd.bus.msgid import msg_id, record_type
 from ssmd.bus.subjects import stream_name, token
-from ssmd.gateway import protocol
+from ssmd.gateway import archive_replay, protocol
 from ssmd.gateway.books import BookCache
 from ssmd.gateway.fanout import HEARTBEAT, ClientQueue, Hub, Policy, Route, Transform
 from ssmd.gateway.protocol import ProtocolError, SubId, Subscribe
 from ssmd.gateway.subscription import Matcher, decide
-from ssmd.model.codec import decode
+from ssmd.model.codec import decode, encode
 from ssmd.model.records import Book
 from ssmd.model.time import now_ns
 
@@ -189,11 +190,14 @@ class StreamService:
         auth: Any = None,
         transforms: Any = None,
         feeds: Iterable[str] | None = None,
+        history: Callable[[str], Any] | None = None,
     ) -> None:
         self.env, self.nats_url = env, nats_url
         self.options = options or StreamOptions()
         self.meter, self.auth, self.transforms = meter, auth, transforms
         self.feeds = set(feeds) if feeds is not None else None
+        self.history = history
+        """feed -> `ssmd.history.query.History`: replay older than the stream's retention."""
         self.hub = Hub()
         self.sources: dict[tuple[str, str], Source] = {}
         self.books: dict[str, BookCache] = {}
@@ -310,9 +314,16 @@ class StreamService:
     # -- replay -------------------------------------------------------------------------
 
     async def replay(self, session: Session, sub: Subscription) -> int:
-        """Records from `sub.from_ns` to the end of the stream, then the held live ones
-        above the last replayed stream sequence: no gap, no duplicate at the seam."""
+        """Records from `sub.from_ns`: from the archive where the stream no longer reaches
+        (archive_replay), then the stream to its end, then the held live ones above the
+        last replayed stream sequence: no gap, no duplicate at either seam."""
         assert sub.from_ns is not None
+        held_from = await self._held_from(sub.feed)
+        sent, seen = 0, frozenset[str]()
+        if sub.from_ns < held_from + archive_replay.SEAM_NS:
+            sent, seen = await self._replay_archive(session, sub, held_from)
+            if sub.closed:
+                return sent
         filters = [
             f"md.{token(self.env)}.{token(sub.feed)}.{token(t)}.>" for t in sub.matcher.types
         ]
@@ -330,7 +341,6 @@ class StreamService:
             filters[0], stream=stream_name(self.env, sub.feed), config=config
         )
         last = 0
-        sent = 0
         try:
             while True:
                 try:
@@ -347,6 +357,8 @@ class StreamService:
                         continue
                     if head.ts_recv < sub.from_ns:
                         continue
+                    if seen and (msg.headers or {}).get("Nats-Msg-Id") in seen:
+                        continue  # sent from the archive
                     if sub.matcher.accepts(head.type, head.symbol, data_ns(head), self.now):
                         sub.deliver(msg.data)
                         sent += 1
@@ -372,6 +384,52 @@ class StreamService:
                 sub.deliver(payload)
                 sent += 1
         return sent
+
+    async def _held_from(self, feed: str) -> int:
+        """Store time (ns) of the oldest message the feed's stream still holds; now when
+        it holds none."""
+        name = stream_name(self.env, feed)
+        info = await self.js.stream_info(name)
+        if not info.state.messages:
+            return now_ns()
+        first = await self.js.get_msg(name, seq=info.state.first_seq)
+        if first.time is None:
+            return now_ns()
+        return int(first.time.timestamp() * 1e6) * 1000
+
+    async def _replay_archive(
+        self, session: Session, sub: Subscription, held_from: int
+    ) -> tuple[int, frozenset[str]]:
+        """What the stream no longer holds, from the archive, hour by hour (a `gap` notice
+        for spans not archived either); the Msg-Ids sent near the seam."""
+        assert sub.from_ns is not None
+        seam = archive_replay.SEAM_NS
+        history, covered = None, set[int]()
+        if self.history is not None:  # both list the object store: not on the loop
+            history = await asyncio.to_thread(self.history, sub.feed)
+            covered = set(await asyncio.to_thread(history.markers))
+        sent, seen = 0, set()
+        for lo, hi, archived in archive_replay.plan(covered, sub.from_ns, held_from + seam):
+            if not archived:
+                if lo < held_from:  # beyond it the stream has the records
+                    notice = archive_replay.gap_notice(sub.id, lo, min(hi, held_from))
+                    session.queue.control(notice)
+                continue
+            assert history is not None
+            records = await asyncio.to_thread(
+                archive_replay.hour_records, history, sub.types, lo, hi
+            )
+            for r in records:
+                kind = record_type(r)
+                if sub.matcher.accepts(kind, r.symbol, r.ts_event or r.ts_recv, self.now):
+                    sub.deliver(encode(r))
+                    sent += 1
+                if r.ts_recv >= held_from - seam:
+                    seen.add(msg_id(r, history.scope))
+            if sub.closed:
+                break
+            await session.queue.room.wait()
+        return sent, frozenset(seen)
 
 
 class Subscription:
@@ -742,6 +800,7 @@ def service_for(gw: Any) -> StreamService:
             auth=getattr(gw, "auth", None),
             transforms=_transforms(gw),
             feeds=list(settings.definition.feeds),
+            history=gw.history,
         )
         gw.stream_service = svc
         # one watcher per service: the gateway's drain closes every client with 1001

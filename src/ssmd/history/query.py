@@ -139,8 +139,17 @@ class History:
     def quotes(self, symbol: str, start: int, end: int, by: By = "ts_event") -> pa.Table:
         return self.records("quote", symbol, start, end, by)
 
+    def archived(self, kind: str, start: int, end: int) -> pa.Table:
+        """Every symbol's records with ts_recv in [start, end) from the archive alone (no
+        stream merge), in ts_recv order: what the gateway replays from where the stream
+        no longer reaches."""
+        check_range(start, end, "ts_recv")
+        lo, hi = hour_floor(start), hour_ceil(end)
+        hours = sorted(h for h in self.markers() if lo <= h < hi)
+        return self._archive(kind, None, start, end, "ts_recv", hours)
+
     def _archive(
-        self, kind: str, symbol: str, start: int, end: int, by: str, hours: Iterable[int]
+        self, kind: str, symbol: str | None, start: int, end: int, by: str, hours: Iterable[int]
     ) -> pa.Table:
         files = []
         for hour in hours:
@@ -155,12 +164,14 @@ class History:
         cols = ", ".join(schema(kind).names)
         sql = (
             f"SELECT {cols} FROM read_parquet($files, file_row_number = true, filename = true) "
-            f"WHERE symbol = $symbol AND {by} >= $start AND {by} < $end "
-            f"ORDER BY {by}, filename, file_row_number"
+            f"WHERE {'' if symbol is None else 'symbol = $symbol AND '}"
+            f"{by} >= $start AND {by} < $end ORDER BY {by}, filename, file_row_number"
         )
         con = duckdb.connect()
         try:
-            params = {"files": files, "symbol": symbol, "start": start, "end": end}
+            params: dict[str, Any] = {"files": files, "start": start, "end": end}
+            if symbol is not None:
+                params["symbol"] = symbol
             table = con.sql(sql, params=params).to_arrow_table()
         finally:
             con.close()

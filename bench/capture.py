@@ -66,11 +66,9 @@ async def _run_connector(cfg: dict[str, Any]) -> dict[str, Any]:
     from ssmd.capture.metrics import AckLatency
 
     env = spec.load(REPO / "environments" / "dev.yaml")
-    # book first: the replay server's prebuilt tape answers a subscribe with a snapshot
-    # of the tape's start, so the book must be subscribed before the pump moves on
-    feed = msgspec.structs.replace(
-        env.feeds["sim"], instruments=cfg["symbols"], channels=["book", "trade", "quote"]
-    )
+    # dev.yaml's channel order (trade, quote, then book, paced): the book's snapshot is
+    # the book where the tape stands when it is subscribed (replay/rewind.py)
+    feed = msgspec.structs.replace(env.feeds["sim"], instruments=cfg["symbols"])
     env = msgspec.structs.replace(env, feeds={"sim": feed})
     options = Options(
         Path(cfg["data"]), cfg["nats"], ws_url=cfg["ws"], rest_url=cfg["rest"], status_interval=5
@@ -298,11 +296,10 @@ def step(
     shutil.rmtree(data, ignore_errors=True)
     asyncio.run(_reset_stream(nats_url))
     syms = symbols(n_symbols)
-    # prebuilt frames for the rate steps; the 1,000-instrument step generates live (its
-    # prebuilt tape start was not served within a minute under load)
-    prebuild = int(rate * (seconds + warmup + 3)) if n_symbols <= len(SYMBOLS) else 0
-    replay = ReplayProcess(work / f"replay-{rate}.log", synthetic="sim", symbols=syms, seed=1,
-                           rate=rate, port=free_port(), prebuild=prebuild)  # fmt: skip
+    prebuild = int(rate * (seconds + warmup + 3))
+    replay = ReplayProcess(work / f"replay-{rate}-{n_symbols}.log", synthetic="sim",
+                           symbols=syms, seed=1, rate=rate, port=free_port(),
+                           prebuild=prebuild)  # fmt: skip
     with replay.start(timeout=600):
         cfg = {"symbols": syms, "data": str(data), "nats": nats_url, "ws": replay.url,
                "rest": replay.rest_url, "seconds": seconds, "warmup": warmup,

@@ -45,3 +45,19 @@ def test_subprocess_serves_sim_and_rest(tmp_path: Path) -> None:
     log = (tmp_path / "replay.log").read_text()
     events = [orjson.loads(x)["event"] for x in log.splitlines() if x.startswith('{"ts"')]
     assert {"listening", "connect", "subscribed", "rest", "disconnect"} <= set(events)
+
+
+def test_a_restart_on_the_same_log_reports_its_own_url(tmp_path: Path) -> None:
+    """Logs are appended to: the URL must come from this start's `listening` line, not
+    an earlier run's (its port is dead; a connector given it retried for ever)."""
+    log = tmp_path / "replay.log"
+    urls = []
+    for _ in range(2):
+        port = free_port()
+        with ReplayProcess(log, synthetic="sim", symbols=["BTC-USD"], seed=2, port=port) as rp:
+            urls.append(rp.url)
+            assert rp.url == f"ws://127.0.0.1:{port}/v2"
+            c = asyncio.run(collect(rp.url, sim.subscribe(["trade"], ["BTC-USD"]), 3))
+            assert orjson.loads(c.frames[0])["channel"] == "status"
+    assert urls[0] != urls[1]
+    assert log.read_text().count('"event":"listening"') == 4  # 2 starts x (stdout + stderr)

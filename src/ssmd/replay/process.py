@@ -1,7 +1,10 @@
 """The replay server as a child process (what `ssmd up` and end-to-end tests start).
 
 The child prints one JSON line `{"event": "listening", "url": …, "rest_url": …}` on
-stdout when it accepts connections; `ReplayProcess` waits for that line in its log.
+stdout when it accepts connections; `ReplayProcess` waits for that line in its log —
+in the part this start appended: logs are appended to, and an earlier run's line names
+a port nobody listens on any more (a restarted `ssmd up`, a bench step reusing a log
+name, whose connector then retried a dead port for ever).
 """
 
 from __future__ import annotations
@@ -61,15 +64,20 @@ class ReplayProcess:
         self.proc = ManagedProcess("replay-server", replay_command(**options), log_path)  # type: ignore[arg-type]
         self.url = ""
         self.rest_url = ""
+        self._log_from = 0
+        """Log size before this start: the listening line is after it."""
 
     def start(self, timeout: float = 30.0) -> ReplayProcess:
+        self._log_from = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.proc.start()
         self.proc.wait_ready(self._ready, timeout)
         return self
 
     def _ready(self) -> bool:
         try:
-            text = self.log_path.read_text(errors="replace")
+            with self.log_path.open("rb") as log:
+                log.seek(self._log_from)
+                text = log.read().decode(errors="replace")
         except FileNotFoundError:
             return False
         for line in text.splitlines():

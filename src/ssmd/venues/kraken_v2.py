@@ -116,9 +116,10 @@ class _V2Book(BookState):
     """A v2 book plus each level's checksum token (price and qty at the pair's precision,
     digits only), kept as levels change: a checksum joins the top 10 tokens per side
     instead of formatting 40 numbers. Tokens are keyed like the book's sorted keys
-    (bids negated), so the top 10 are `keys[:10]`."""
+    (bids negated), so the top 10 are `keys[:10]`. An update mostly moves one side, so
+    the other side's part of the CRC is reused."""
 
-    __slots__ = ("ask_tokens", "bid_tokens", "scale", "sides")
+    __slots__ = ("ask_tokens", "bid_part", "bid_tokens", "crc_a", "scale", "sides")
 
     def __init__(self, venue_symbol: str, symbol: str, iid: int = 0, max_depth: int = 0) -> None:
         super().__init__(venue_symbol, symbol, iid, max_depth)
@@ -130,11 +131,16 @@ class _V2Book(BookState):
         }
         """Per side: the book's live level map and sorted keys, the tokens, the key sign."""
         self.scale = (1, 1, 1, 1)
+        self.crc_a = -1
+        """CRC32 of the asks' top 10 tokens; -1 once the asks changed."""
+        self.bid_part: bytes | None = None
+        """The bids' top 10 tokens, encoded; None once the bids changed."""
 
     def set_precision(self, price_decimals: int, qty_decimals: int) -> None:
         """The pair's checksum precision; every level's token is rebuilt (after a snapshot)."""
         self.price_decimals, self.qty_decimals = price_decimals, qty_decimals
         self.scale = pdiv, pmul, qdiv, qmul = (*scaler(price_decimals), *scaler(qty_decimals))
+        self.crc_a, self.bid_part = -1, None
         for levels, _, tokens, sign in self.sides.values():
             tokens.clear()
             for px, sz in levels.items():
@@ -144,11 +150,16 @@ class _V2Book(BookState):
         super().invalidate(ts_recv)
         self.ask_tokens.clear()
         self.bid_tokens.clear()
+        self.crc_a, self.bid_part = -1, None
 
     def apply(self, side: BookSide, rows: list[Level]) -> None:
         """`L2Book.apply` for each level, in order, keeping its token; the levels pushed
         out of the depth window are appended to `rows` as deletes (the venue sends none)."""
         levels, keys, tokens, sign = self.sides[side]
+        if sign > 0:
+            self.crc_a = -1
+        else:
+            self.bid_part = None
         depth = self.book.max_depth
         pdiv, pmul, qdiv, qmul = self.scale
         evicted = []
@@ -174,11 +185,17 @@ class _V2Book(BookState):
 
     def checksum(self) -> int:
         """Kraken's CRC32 of the top 10 asks then bids (`kraken_checksum`, from tokens)."""
-        _, ask_keys, ask_tokens, _ = self.sides["ask"]
-        _, bid_keys, bid_tokens, _ = self.sides["bid"]
-        text = "".join(map(ask_tokens.__getitem__, ask_keys[:CHECKSUM_LEVELS]))
-        text += "".join(map(bid_tokens.__getitem__, bid_keys[:CHECKSUM_LEVELS]))
-        return crc32(text.encode())
+        crc_a = self.crc_a
+        if crc_a < 0:
+            _, keys, tokens, _ = self.sides["ask"]
+            text = "".join(map(tokens.__getitem__, keys[:CHECKSUM_LEVELS]))
+            crc_a = self.crc_a = crc32(text.encode())
+        part = self.bid_part
+        if part is None:
+            _, keys, tokens, _ = self.sides["bid"]
+            text = "".join(map(tokens.__getitem__, keys[:CHECKSUM_LEVELS]))
+            part = self.bid_part = text.encode()
+        return crc32(part, crc_a)
 
 
 # -- the venue-module contract (venues/base.py) ------------------------------------------

@@ -3,7 +3,9 @@
 `ssmd up` on a fresh data dir (a real subprocess) → the replay venue → the connector →
 JetStream and the journal → the shipper → an S3-compatible server (moto) → the
 reprocessor → Parquet in the bucket → REST `/v1/trades` and WebSocket `/v1/stream` with
-the admin key `up` printed once → `ssmd down` leaves no process and no port behind.
+the admin key `up` printed once → the README's hot-reload step (add an instrument with
+the CLI, apply: its records arrive within seconds, the other instruments keep flowing on
+the same venue connection) → `ssmd down` leaves no process and no port behind.
 
 The definition is dev.yaml with two changes only: segments close every 5 s (so the
 shipper has something to ship within the test) and the object store is the moto bucket,
@@ -17,6 +19,7 @@ import io
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -27,6 +30,7 @@ from typing import Any, TypeVar
 
 import boto3
 import httpx
+import nats
 import pyarrow.parquet as pq
 import pytest
 import websockets
@@ -98,6 +102,7 @@ class Up:
                 str(envdir), "--data-dir", str(data), "--reprocess-every", "3"]  # fmt: skip
         env = {**os.environ, "COLUMNS": "300", "ACCEPT_S3_KEY": s3_server.access_key,
                "ACCEPT_S3_SECRET": s3_server.secret_key}  # fmt: skip
+        self.env = env
         self.proc = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
@@ -157,6 +162,48 @@ def archived_trade_ids(s3: Any) -> set[str]:
     return ids
 
 
+def readme_commands(heading: str) -> list[list[str]]:
+    """The commands of the README's first `sh` block after `heading`, as argv, exactly as
+    written but for `.venv/bin/ssmd`, which becomes this interpreter's ssmd."""
+    text = (REPO / "README.md").read_text()
+    block = text.split(heading, 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    out = []
+    for line in block.splitlines():
+        argv = shlex.split(line, comments=True)
+        if argv:
+            assert argv[0] == ".venv/bin/ssmd", line
+            out.append([sys.executable, "-m", "ssmd.cli.main", *argv[1:]])
+    return out
+
+
+async def hot_reload(
+    nats_url: str, commands: list[list[str]], cwd: Path, env: dict[str, str], added: str
+) -> dict[str, Any]:
+    """Run the README's commands while watching the stream; then wait for `added`'s
+    records. Returns the command results, when apply returned, and every record seen."""
+    nc = await nats.connect(nats_url)
+    seen: list[tuple[float, dict[str, Any]]] = []
+
+    async def on_msg(msg: Any) -> None:
+        seen.append((time.monotonic(), json.loads(msg.data)))
+
+    await nc.subscribe("md.dev.sim.>", cb=on_msg)
+    results, applied = [], 0.0
+    for argv in commands:
+        run = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+        results.append(run)
+        applied = applied or (time.monotonic() if "apply" in argv else 0.0)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        types = {r["type"] for _, r in seen if r["symbol"] == added}
+        if {"book", "quote", "trade"} <= types:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)  # the others keep flowing after it
+    await nc.close()
+    return {"results": results, "applied": applied, "seen": seen}
+
+
 @pytest.fixture
 def data(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "data"
@@ -202,6 +249,33 @@ def test_homelab_end_to_end(envdir: Path, data: Path, s3_server: Any, bucket: An
 
         # a key is required
         assert httpx.get(f"{gw}/v1/feeds", timeout=10).status_code == 401
+
+        # README tour: add an instrument with the CLI and watch it hot-reload, its commands
+        # run verbatim from the checkout's root (./environments, ./data)
+        t_reload = time.monotonic()
+        commands = readme_commands("**Add an instrument**")
+        assert [c[3] for c in commands] == ["feed", "env", "status"]
+        added = commands[0][6]
+        shell = {k: v for k, v in up.env.items() if not k.startswith("SSMD_")}
+        got = asyncio.run(hot_reload(state.nats_url, commands, data.parent, shell, added))
+        for run in got["results"]:
+            assert run.returncode == 0, run.stdout + run.stderr
+        assert "added 1 instrument(s) to sim" in got["results"][0].stdout
+        assert "applied dev version 2" in got["results"][1].stdout
+        assert "applied: version 2" in got["results"][2].stdout
+        late = [(t - got["applied"], r) for t, r in got["seen"] if t > got["applied"]]
+        mine = [(dt, r) for dt, r in late if r["symbol"] == added]
+        assert {r["type"] for _, r in mine} >= {"book", "quote", "trade"}, mine
+        assert min(dt for dt, _ in mine) < 5.0  # "within seconds" of apply returning
+        assert next(r for _, r in mine if r["type"] == "book")["snapshot"]
+        others = {"BTC-USD", "ETH-USD", "SOL-USD"}
+        last_added = max(dt for dt, _ in mine)
+        assert {r["symbol"] for dt, r in late if dt > last_added - 1} >= others  # still flowing
+        assert [r for _, r in late if r["type"] == "gap"] == []  # no disconnect, no resync
+        replay_log = (data / "logs" / "replay-sim.log").read_text()
+        assert replay_log.count('"event":"connect"') == 1  # the venue saw one connection
+        print(f"hot reload: {added}'s first record {min(dt for dt, _ in mine):.2f}s after "
+              f"`env apply` returned; step took {time.monotonic() - t_reload:.1f}s")  # fmt: skip
 
         status = ssmd("status", "--data-dir", str(data), "--json")
         assert status.returncode == 0, status.stderr

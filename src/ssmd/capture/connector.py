@@ -430,12 +430,12 @@ class Connector:
                     continue
                 silent_ns = int((now - change.since) * 1e9)
                 link.on_event_line(stale_event(change.symbol, silent_ns))
-                if change.symbol in session.symbols:
+                if session.holds(change.symbol):
                     session.resubscribe([change.symbol])
 
     def _link_of(self, symbol: str) -> Link:
         for link in self.links:
-            if link.session is not None and symbol in link.session.symbols:
+            if link.session is not None and link.session.holds(symbol):
                 return link
         return self.links[0]
 

@@ -202,7 +202,13 @@ def _print_status(result: dict[str, Any]) -> None:
         "components", ["component", "health", "frames/s", "records/s", "lag", "last gap"], rows
     )
     storage = result["storage"]
-    console.print(f"gateway: {result['gateway_url'] or '-'}   applied: {result['applied']}")
+    applied = result["applied"]
+    shown = (
+        f"version {applied['version']} ({str(applied['sha256'])[:12]})"
+        if "version" in applied
+        else applied.get("error", "nothing yet")
+    )
+    console.print(f"gateway: {result['gateway_url'] or '-'}   applied: {shown}")
     console.print(
         f"storage: journal {storage['journal_bytes']:,} B · objects "
         f"{storage['objects_bytes']:,} B · postgres {storage['postgres_bytes']:,} B"

@@ -90,14 +90,21 @@ def gap(c: dict[str, Any], now: int) -> str:
     return f"{age(g.get('ts'), now)} {g.get('reason', '')} {g.get('symbol', '')}".strip()
 
 
-def clock_status(c: dict[str, Any]) -> str:
-    """'ok', the alarm names, or '' when the component does not report a clock."""
+def clock_status(c: dict[str, Any], *, full: bool = False) -> str:
+    """'ok', the alarms ('N alarm(s)' unless `full`), or '' when there is no clock."""
     status = c.get("clock")
     if not isinstance(status, dict):
         return ""
     if status.get("ok"):
         return "ok"
-    return "; ".join(str(a) for a in status.get("alarms") or ()) or "alarm"
+    alarms = [str(a) for a in status.get("alarms") or ()] or ["alarm"]
+    return "; ".join(alarms) if full else f"{len(alarms)} alarm{'s' if len(alarms) > 1 else ''}"
+
+
+def name(c: dict[str, Any], width: int = 20) -> str:
+    """A component's key without empty parts, cut to `width` (a table must fit 80 cols)."""
+    text = ".".join(p for p in str(c.get("key", "")).split(".") if p != "-")
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def lag(c: dict[str, Any]) -> str:

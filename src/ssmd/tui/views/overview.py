@@ -16,6 +16,7 @@ from ssmd.tui.format import (
     health,
     human_bytes,
     lag,
+    name,
     rate,
     total_rate,
 )
@@ -34,7 +35,7 @@ def processes_line(snap: Snapshot) -> str:
 
 def storage_line(snap: Snapshot) -> str:
     s = snap.storage
-    parts = []
+    parts: list[str] = []
     if s:
         parts += [
             f"journal {human_bytes(s.get('journal_bytes'))}",
@@ -43,7 +44,7 @@ def storage_line(snap: Snapshot) -> str:
         ]
     if not snap.nats_error:
         parts.append(f"JetStream {human_bytes(snap.jetstream.storage_bytes)}")
-    return "storage: " + (" · ".join(parts) or "-")
+    return " · ".join(parts) or "storage: -"
 
 
 def counts_line(snap: Snapshot) -> str:
@@ -58,7 +59,7 @@ def counts_line(snap: Snapshot) -> str:
 
 
 def component_row(c: dict[str, Any], now: int) -> tuple[str, list[object]]:
-    cells = [c["key"], health(c), connections(c), rate(c.get("records_per_s")), lag(c),
+    cells = [name(c), health(c), connections(c), rate(c.get("records_per_s")), lag(c),
              gap(c, now), clock_status(c)]  # fmt: skip
     return str(c["key"]), cells
 

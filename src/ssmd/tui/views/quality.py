@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
 
-from ssmd.tui.format import RateHistory, age, clock_status, gap, health
+from ssmd.tui.format import RateHistory, age, clock_status, gap, health, name
 from ssmd.tui.snapshot import Snapshot
 from ssmd.tui.views.common import View, fill, table
 
@@ -24,7 +24,7 @@ class Quality(View):
     def show(self, snap: Snapshot, history: RateHistory) -> None:
         now = snap.taken_ns
         rows = [
-            (str(c["key"]), [c["key"], health(c), gap(c, now) or "-", clock_status(c) or "-"])
+            (str(c["key"]), [name(c), health(c), gap(c, now) or "-", clock_status(c, full=True)])
             for c in snap.components
         ]
         if snap.nats_error:

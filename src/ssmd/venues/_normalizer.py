@@ -10,7 +10,7 @@ count and catch.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from operator import itemgetter
@@ -342,6 +342,12 @@ class NormalizerBase:
                 found = SymbolInfo(venue_symbol if default is None else default)
                 self._defaults[venue_symbol] = found
         return found
+
+    def sym_with(self, venue_symbol: str, normalize: Callable[[str], str]) -> SymbolInfo:
+        """`sym(venue_symbol, normalize(venue_symbol))`, normalizing only on a miss: trades
+        and tickers look their symbol up per record, and it is almost always known."""
+        found = self.symbols.get(venue_symbol) or self._defaults.get(venue_symbol)
+        return found if found is not None else self.sym(venue_symbol, normalize(venue_symbol))
 
     def record_fields(
         self, venue_symbol: str, ts_event: int, ts_recv: int, seq: int = 0

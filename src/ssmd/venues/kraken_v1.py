@@ -436,7 +436,7 @@ class KrakenV1Normalizer(NormalizerBase):
         state = self.books.get(pair)
         if state is None:
             _, _, depth = channel_name.partition("-")
-            info = self.sym(pair, normalize_pair(pair))
+            info = self.sym_with(pair, normalize_pair)
             state = _KState(pair, info.symbol, info.iid, int(depth) if depth.isdigit() else 10)
             self.books[pair] = state
         return state
@@ -514,7 +514,7 @@ class KrakenV1Normalizer(NormalizerBase):
 
     def _trades(self, msg: list[Any], ts_recv: int) -> list[Record]:
         pair = msg[-1]
-        info = self.sym(pair, normalize_pair(pair))
+        info = self.sym_with(pair, normalize_pair)
         return [
             Trade(
                 feed=self.feed, venue="kraken", symbol=info.symbol, iid=info.iid,
@@ -527,7 +527,7 @@ class KrakenV1Normalizer(NormalizerBase):
     def _ticker(self, msg: list[Any], ts_recv: int) -> list[Record]:
         """Ticker -> quote: best ask/bid price and their lot volume (a[2], b[2])."""
         pair, body = msg[-1], msg[1]
-        info = self.sym(pair, normalize_pair(pair))
+        info = self.sym_with(pair, normalize_pair)
         ask, bid = body["a"], body["b"]
         return [
             Quote(
@@ -540,7 +540,7 @@ class KrakenV1Normalizer(NormalizerBase):
     def _spread(self, msg: list[Any], ts_recv: int) -> list[Record]:
         """Spread row `[bid, ask, timestamp, bidVolume, askVolume]` -> quote."""
         pair, row = msg[-1], msg[1]
-        info = self.sym(pair, normalize_pair(pair))
+        info = self.sym_with(pair, normalize_pair)
         return [
             Quote(
                 feed=self.feed, venue="kraken", symbol=info.symbol, iid=info.iid,

@@ -346,11 +346,6 @@ class KrakenV2Normalizer(NormalizerBase):
             state = self.books[symbol] = _V2Book(symbol, info.symbol, info.iid, depth)
         return state
 
-    def _info(self, symbol: str) -> SymbolInfo:
-        """`sym(symbol, normalize_pair(symbol))`, normalizing only on a miss."""
-        found = self.symbols.get(symbol) or self._defaults.get(symbol)
-        return found if found is not None else self.sym(symbol, normalize_pair(symbol))
-
     def _book(self, kind: str, entry: dict[str, Any], ts_recv: int) -> list[Record]:
         symbol = entry["symbol"]
         state = self.books.get(symbol) or self._state(symbol)
@@ -406,7 +401,7 @@ class KrakenV2Normalizer(NormalizerBase):
         )  # fmt: skip
 
     def _trade(self, t: dict[str, Any], ts_recv: int) -> Trade:
-        info = self._info(t["symbol"])
+        info = self.sym_with(t["symbol"], normalize_pair)
         return Trade(
             feed=self.feed, venue=self.venue, symbol=info.symbol, iid=info.iid,
             ts_event=_ts(t["timestamp"]), ts_recv=ts_recv, seq=int(t.get("trade_id", 0)),
@@ -415,7 +410,7 @@ class KrakenV2Normalizer(NormalizerBase):
         )  # fmt: skip
 
     def _ticker(self, t: dict[str, Any], ts_recv: int) -> Quote:
-        info = self._info(t["symbol"])
+        info = self.sym_with(t["symbol"], normalize_pair)
         ts = t.get("timestamp")
         return Quote(
             feed=self.feed, venue=self.venue, symbol=info.symbol, iid=info.iid,

@@ -217,3 +217,21 @@ def test_ack_position_reads_what_nats_py_metadata_reads(reply: str) -> None:
 
     md = Msg(None, reply=reply).metadata  # type: ignore[arg-type]
     assert ack_position(reply) == (md.sequence.stream, md.num_pending) == (4821, 7)
+
+
+def test_streamed_messages_are_metered(pg_url, nats_url, tokens):
+    """Counted per session (handed to the meter each heartbeat and at the end)."""
+
+    async def main() -> dict:
+        async with Bus(nats_url) as bus, gateway(pg_url, nats_url) as gw:
+            async with gw.connect(tokens["btc"]) as ws:
+                await subscribe(ws, id="m", feed="sim", types=["trade"], symbols=["BTC-USD"])
+                await bus.publish(*(trade(i) for i in range(5)))
+                await until(ws, lambda m: m.get("trade_id") == "4")
+            await wait_for(lambda: not gw.gw.stream_service.sessions, timeout=5)
+            return gw.gw.meter.pending()
+
+    pending = asyncio.run(main())
+    ((key, (_, messages, size)),) = [(k, v) for k, v in pending.items() if k[3] == "stream"]
+    assert key[1] == "btc" and key[4] == "display"
+    assert messages >= 6 and size > 5 * 100  # subscribed + 5 trades (+ heartbeats)

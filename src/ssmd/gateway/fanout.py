@@ -39,6 +39,8 @@ class ClientQueue:
         self.dropped_total = 0
         self.overflow: str | None = None
         """Set (with the reason) when the disconnect policy tripped: the writer closes."""
+        self.failed = False
+        """A route's transform failed: the writer ends that subscription."""
         self.ready = asyncio.Event()
         self.room = asyncio.Event()
         self.room.set()
@@ -181,6 +183,7 @@ class Route:
                 out = self.transform(payload)
             except Exception as exc:  # a failing transform errors only this subscription
                 self.failed = f"transform failed: {exc}"
+                self.queue.failed = True
                 self.queue.ready.set()  # the writer ends the subscription and says why now
                 return
             if out is None:

@@ -166,6 +166,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def settle(pid: int, idle: float = 0.1, timeout: float = 30.0) -> None:
+    """Wait until the process uses under `idle` of a core (the previous phase's backlog
+    is done), so one phase's tail is not measured as the next one's latency."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        before = cpu_seconds(pid)
+        time.sleep(0.5)
+        if cpu_seconds(pid) - before < idle * 0.5:
+            return
+
+
 # -- helpers -----------------------------------------------------------------------------
 
 
@@ -358,6 +369,7 @@ def main(quick: bool) -> dict:
         pub_s = asyncio.run(publish(nats_srv.url, trade_payloads(n_fan, syms), None, False))
         fan_res = result(fan)
         delivered_rate = fan_res["delivered"] / fan_res["span_s"]
+        settle(gw.pid)
         # 2. latency at 10k msgs/s
         n_lat = 30_000 if quick else 100_000
         window = str(n_lat / 10_000 + 4)

@@ -124,8 +124,7 @@ def test_unreachable_postgres_is_shown_not_fatal(world: World) -> None:
         assert "connector.sim.0" in text
         assert "metadata: Postgres unreachable" in text
         await pilot.press("c", "r")
-        await pilot.pause(0.1)
-        assert "Postgres unreachable" in screen_text(app)
+        await until(pilot, lambda: "cannot" in screen_text(app))  # the toast wraps
         assert len(app.screen_stack) == 1  # nothing to revoke: no dialog
 
     drive(app, script)

@@ -159,6 +159,9 @@ class SsmdTui(App[None]):
     def action_revoke_key(self) -> None:
         key_id = self.keys.selected_key()
         snap = self.snapshot
+        if snap is not None and snap.pg_error:
+            self.notify("Postgres unreachable: keys cannot change now", severity="error")
+            return
         key = next((k for k in snap.keys if k.key_id == key_id), None) if snap else None
         if key is None or snap is None:
             self.notify("select a key first (c, then ↑/↓)", severity="warning")

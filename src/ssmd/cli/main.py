@@ -45,6 +45,7 @@ TOP_LEVEL = (
     "ssmd.cli.reprocess",
     "ssmd.cli.gateway",
     "ssmd.cli.mcp",
+    "ssmd.cli.tui",
 )
 # Modules that add commands to a group defined elsewhere (imported for their side effect).
 EXTENSIONS = ("ssmd.cli.env_store",)

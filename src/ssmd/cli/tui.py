@@ -50,8 +50,8 @@ def sources_for(
 def tui(
     env: str | None = typer.Option(
         None, "--env", "-e",
-        help="Environment to show [default: the running local stack's, else $SSMD_ENV, "
-        "else dev].", show_default=False,
+        help="Environment to show (default: the running local stack's, else $SSMD_ENV, "
+        "else dev).", show_default=False,
     ),
     pg_url: str | None = PgUrlOpt,
     nats_url: str | None = NatsUrlOpt,
@@ -64,8 +64,7 @@ def tui(
     """Terminal admin UI: health at a glance, feeds, clients and keys (revoke, create),
     storage, data quality and feedback, logs. Fits 80×24 and works over SSH.
 
-    Keys (also in the footer): o home · f feeds · c clients & keys (r revoke, n new key) ·
-    s storage · q quality · l logs · ? help · x quit.
+    Keys: o home, f feeds, c keys (r revoke, n new), s storage, q quality, l logs, ? help, x quit.
     """
     from ssmd.tui.app import SsmdTui
     from ssmd.tui.snapshot import Sources

@@ -349,6 +349,7 @@ def log(text: str) -> None:
 def main(quick: bool) -> dict[str, Any]:
     from ssmd.stack.nats import NatsServer
 
+    load_start = _load()
     work = Path(tempfile.mkdtemp(prefix="ssmd-bench-capture-"))
     server = NatsServer(work / "nats").start()
     seconds = 2.5 if quick else 5.0
@@ -406,7 +407,7 @@ def main(quick: bool) -> dict[str, Any]:
         "frames_vs_ws_receive": round(
             (top["frames_per_s"] if best else 0) / lim["ws_receive_per_s"], 3
         ),
-        "load_avg": _load(),
+        "load_avg": {"start": load_start, "end": _load()},
         "runs": [
             {
                 k: r[k]

@@ -6,7 +6,9 @@
   its backends, replay venue, connector, shipper, reprocessor, gateway): the sum of RSS
   (over-counts pages shared between Postgres processes) and the sum of PSS (shares them
   out: the honest total), idle (the default 200 frames/s) and under load (`--sim-rate`);
-- commands from a fresh clone to data in hand, counted in README.md's marked block.
+- commands from a fresh clone to data in hand, counted in README.md's marked block;
+- the 1-minute load average at the start and the end (the box is shared: figures are
+  only comparable at similar load).
 
 Usage: python bench/homelab.py [--quick] [--json] [--rate 10000]
 Last line of output: one JSON object.
@@ -144,6 +146,7 @@ def rate_of(status: dict[str, Any]) -> float:
 def run(quick: bool, rate: float) -> dict[str, Any]:
     settle = 5 if quick else 15
     result: dict[str, Any] = {"bench": "homelab", "quick": quick}
+    load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="ssmd-homelab-") as tmp:
         stack = Stack(Path(tmp) / "idle", None)
         try:
@@ -164,6 +167,7 @@ def run(quick: bool, rate: float) -> dict[str, Any]:
             }
         finally:
             stack.stop()
+    result["load_avg"] = {"start": load_start, "end": os.getloadavg()[0]}
     commands = readme_commands()
     result["commands_clone_to_data"] = len(commands)
     result["commands"] = commands

@@ -5,7 +5,9 @@
 - memory of the whole stack (`ssmd up` and every process under it: NATS, Postgres and
   its backends, replay venue, connector, shipper, reprocessor, gateway): the sum of RSS
   (over-counts pages shared between Postgres processes) and the sum of PSS (shares them
-  out: the honest total), idle (the default 200 frames/s) and under load (`--sim-rate`);
+  out: the honest total), idle (the default 200 frames/s) and under load: `--rate` frames/s
+  offered to the connector (the sim tape also carries the spare symbols the tour adds,
+  which the connector does not subscribe, so `ssmd up --sim-rate` is `rate / share`);
 - commands from a fresh clone to data in hand, counted in README.md's marked block;
 - the 1-minute load average at the start and the end (the box is shared: figures are
   only comparable at similar load).
@@ -135,6 +137,16 @@ def readme_commands() -> list[str]:
     return [ln for ln in lines if ln and not ln.startswith(("#", "```", "<!--"))]
 
 
+def connector_share() -> float:
+    """The connector's share of the sim tape: the replay server also lists the spare
+    symbols (stack/services.py) that the dev connector does not subscribe."""
+    from ssmd import spec
+    from ssmd.stack.services import SIM_SPARE
+
+    mine = spec.load(REPO / "environments" / "dev.yaml").feeds["sim"].instruments
+    return len(mine) / len(dict.fromkeys([*mine, *SIM_SPARE]))
+
+
 def rate_of(status: dict[str, Any]) -> float:
     return sum(
         float(c.get("frames_per_s") or 0)
@@ -158,11 +170,13 @@ def run(quick: bool, rate: float) -> dict[str, Any]:
                 stack.status())}  # fmt: skip
         finally:
             stack.stop()
-        stack = Stack(Path(tmp) / "load", rate)
+        sim_rate = round(rate / connector_share())
+        stack = Stack(Path(tmp) / "load", sim_rate)
         try:
             time.sleep(settle + 5)
             result["load"] = stack_memory(stack.proc.pid) | {
-                "sim_rate": rate,
+                "offered_per_s": rate,
+                "sim_rate": sim_rate,
                 "frames_per_s": rate_of(stack.status()),
             }
         finally:
@@ -178,7 +192,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="Shorter settling times.")
     parser.add_argument("--json", action="store_true", help="Only the JSON line.")
-    parser.add_argument("--rate", type=float, default=10_000.0, help="Load: sim frames/s.")
+    parser.add_argument(
+        "--rate", type=float, default=10_000.0, help="Load: frames/s offered to the connector."
+    )
     args = parser.parse_args()
     result = run(args.quick, args.rate)
     if not args.json:

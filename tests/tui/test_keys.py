@@ -119,6 +119,8 @@ def test_create_shows_the_secret_once_and_the_key_authenticates(world: World) ->
         assert isinstance(secret, Secret)
         token.append(secret.token)
         assert secret.token in screen_text(app).replace("\n", "").replace(" ", "")
+        await pilot.press("x")  # quitting from the dialog would lose the secret: inert
+        assert app.is_running and app.screen is secret
         await pilot.press("enter")
         await until(pilot, lambda: len(app.snapshot.keys) == 3)  # type: ignore[union-attr]
         assert secret.token not in screen_text(app)

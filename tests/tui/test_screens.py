@@ -29,7 +29,7 @@ def drive(app: SsmdTui, script: Callable[[Pilot], Awaitable[None]]) -> None:
     async def main() -> None:
         async with app.run_test(size=(80, 24), notifications=True) as pilot:
             await until(pilot, lambda: app.snapshot is not None)
-            await pilot.pause(0.1)
+            await until(pilot, lambda: "x quit" in screen_text(app))  # the footer is drawn
             await script(pilot)
 
     asyncio.run(main())
@@ -68,6 +68,10 @@ def test_single_keys_switch_screens_and_the_footer_shows_them(world: World) -> N
             await pilot.pause(0.1)
             assert app.query_one(ContentSwitcher).current == screen
             assert shows in screen_text(app), screen
+        await pilot.press("l", "right")
+        await pilot.pause(0.1)
+        assert "log shipper.log (2/2)" in screen_text(app)
+        assert "segment shipped" in screen_text(app)
         await pilot.press("c")
         await pilot.pause(0.1)
         assert "r revoke n new" in screen_text(app).splitlines()[-1]

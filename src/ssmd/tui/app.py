@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import ContentSwitcher, DataTable, Footer, Static
+from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import Worker, WorkerState
 
 from ssmd.meta.keys import IssuedKey
@@ -31,7 +31,7 @@ from ssmd.tui.views.quality import Quality
 from ssmd.tui.views.storage import Storage
 
 REFRESH_S = 2.0
-MODAL_BLOCKED = {"view", "revoke_key", "create_key"}
+MODAL_BLOCKED = {"view", "leave", "revoke_key", "create_key"}
 
 
 def bar_text(snap: Snapshot | None, sources: Sources) -> str:
@@ -61,7 +61,7 @@ class SsmdTui(App[None]):
         Binding("q", "view('quality')", "quality"),
         Binding("l", "view('logs')", "logs"),
         Binding("question_mark", "view('help')", "help", key_display="?"),
-        Binding("x", "quit", "quit"),
+        Binding("x", "leave", "quit"),
     ]
 
     def __init__(self, sources: Sources, *, actor: str, interval: float = REFRESH_S) -> None:
@@ -142,15 +142,19 @@ class SsmdTui(App[None]):
         """Screen keys do nothing while a dialog is open (it has the operator's answer)."""
         return not (action in MODAL_BLOCKED and len(self.screen_stack) > 1)
 
+    def action_leave(self) -> None:
+        """x quits, but not from a dialog: a stray x must not lose a secret shown once."""
+        self.exit()
+
     def action_view(self, name: str) -> None:
         self.switcher.current = name
         view = self.views[name]
         if isinstance(view, Keys):
             view.focus_keys()
         else:
-            tables = view.query(DataTable)
-            if tables:
-                tables.first().focus()
+            scrollable = view.query("DataTable, Log")
+            if scrollable:
+                scrollable.first().focus()
             else:
                 self.set_focus(None)
 

@@ -19,8 +19,8 @@ class Logs(View):
     Logs #log { height: 1fr; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("left", "step(-1)", "prev log"),
-        Binding("right", "step(1)", "next log"),
+        Binding("left", "step(-1)", "prev log", priority=True),  # before the Log's scrolling
+        Binding("right", "step(1)", "next log", priority=True),
     ]
 
     def compose(self) -> ComposeResult:

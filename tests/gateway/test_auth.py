@@ -157,3 +157,21 @@ def test_rate_limiter_token_bucket(pool: MetaPool, pg_url: str) -> None:
     assert err.value.status == 429 and err.value.headers["Retry-After"] == "1"
     clock.t += 0.5  # one token back
     limiter.take(p)
+
+
+def test_concurrent_misses_of_one_key_share_one_lookup(pool: MetaPool, pg_url: str) -> None:
+    """Every stream session re-validates on the same heartbeat: one lookup, not 100."""
+    auth = Authenticator(pool, ENV)
+    good = issue(pg_url, ENV, "alice").token
+    bad = good[:-4] + "xxxx"
+
+    async def main() -> None:
+        got = await asyncio.gather(*(auth.authenticate(good) for _ in range(50)))
+        assert {p.client_id for p in got} == {"alice"} and auth.lookups == 1
+        errors = await asyncio.gather(
+            *(auth.authenticate(bad) for _ in range(20)), return_exceptions=True
+        )
+        assert all(isinstance(e, AuthError) and e.status == 401 for e in errors)
+        assert auth.lookups == 2 and not auth._inflight
+
+    run(main())

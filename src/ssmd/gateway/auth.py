@@ -23,6 +23,7 @@ secret.
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import hashlib
 import threading
@@ -271,6 +272,7 @@ class Authenticator:
         self.limiter = limiter or RateLimiter()
         self.clock = clock
         self._cache: dict[bytes, tuple[float, Principal]] = {}
+        self._inflight: dict[bytes, asyncio.Future[Principal]] = {}
         self.lookups = 0
         """Database lookups made (cache misses), for tests and metrics."""
 
@@ -313,16 +315,40 @@ class Authenticator:
         digest = hashlib.sha256(token.encode()).digest()
         principal = self._cached(digest)
         if principal is None:
-            self.lookups += 1
-            try:
-                principal = await self.pool.run(lambda conn: self._lookup(conn, token))
-            except meta_keys.KeyRejected as exc:
-                self._cache.pop(digest, None)
-                raise unauthorized("invalid_api_key", f"invalid API key: {exc.reason}") from None
-            self._cache[digest] = (self.clock(), principal)
-            if len(self._cache) > 10_000:
-                self._evict()
+            pending = self._inflight.get(digest)
+            if pending is None:
+                principal = await self._fetch(digest, token)
+            else:  # the same key's lookup is under way: share it
+                principal = await asyncio.shield(pending)
         return self._check(principal)
+
+    async def _fetch(self, digest: bytes, token: str) -> Principal:
+        """One database lookup per key at a time: every stream session re-validates on
+        the same heartbeat, and 100 sessions of one key must not make 100 lookups."""
+        fut: asyncio.Future[Principal] = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # never "unretrieved"
+        self._inflight[digest] = fut
+        self.lookups += 1
+        try:
+            principal = await self.pool.run(lambda conn: self._lookup(conn, token))
+        except meta_keys.KeyRejected as exc:
+            self._cache.pop(digest, None)
+            error = unauthorized("invalid_api_key", f"invalid API key: {exc.reason}")
+            fut.set_exception(error)
+            raise error from None
+        except BaseException as exc:  # the sharers fail (or are cancelled) with it
+            if isinstance(exc, Exception):
+                fut.set_exception(exc)
+            else:
+                fut.cancel()
+            raise
+        finally:
+            self._inflight.pop(digest, None)
+        self._cache[digest] = (self.clock(), principal)
+        if len(self._cache) > 10_000:
+            self._evict()
+        fut.set_result(principal)
+        return principal
 
     async def from_connection(
         self, conn: HTTPConnection, *, allow_query: bool = False

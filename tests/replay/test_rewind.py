@@ -7,9 +7,15 @@ be byte-identical; the updates after a snapshot must verify against it.
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import orjson
 import pytest
+from picows import WSMsgType, ws_connect
+from tests.replay.client import Collector
 
+from ssmd.replay.server import ReplayServer
 from ssmd.replay.synth import iso_us
 from ssmd.replay.synthetic import SyntheticFeed
 from ssmd.venues import sim
@@ -18,12 +24,12 @@ from ssmd.venues.binance import BinanceNormalizer
 SYMBOLS = ["BTC-USD", "ETH-USD", "SOL-USD"]
 START = 1_700_000_000_000_000_000
 CHUNK = 4096
-"""The prebuilt chunk size (synthetic.py); a live session taking this many per call
-passes the same chunk boundaries."""
+"""The chunk size of an unpaced tape (synthetic.py): a prebuilt and a live session
+taking this many per call pass the same chunk boundaries."""
 
 
 def _feed(prebuild: int, venue: str = "sim", symbols: list[str] = SYMBOLS) -> SyntheticFeed:
-    return SyntheticFeed(venue, symbols, seed=3, rate=10_000, start_ns=START, prebuild=prebuild)
+    return SyntheticFeed(venue, symbols, seed=3, start_ns=START, prebuild=prebuild)
 
 
 def _sub(channel: str, symbols: list[str], method: str = "subscribe") -> bytes:
@@ -54,7 +60,7 @@ def test_a_late_book_subscribe_gets_the_book_at_the_tape_position(prebuild: int)
     assert snaps == ref.take(CHUNK)[0][:3]  # the very book the live tape has there
     assert snaps[0] != start  # not the tape's start
     assert [_data(f)["symbol"] for f in snaps] == ["BTC/USD", "ETH/USD", "SOL/USD"]
-    assert {_data(f)["timestamp"] for f in snaps} == {iso_us(START + here * 100_000)}
+    assert {_data(f)["timestamp"] for f in snaps} == {iso_us(START + here * feed.step_ns)}
     n = sim.normalizer(feed="dev")
     for f in frames:
         n.on_frame(f, 1)
@@ -111,3 +117,26 @@ def test_binance_rest_depth_in_the_prefix_stitches_to_the_stream() -> None:
     st = n.stats
     assert (st.sequence_gaps, st.crossed, st.parse_errors) == (0, 0, 0)
     assert st.records["book"] > 5_000
+
+
+def test_a_paced_tape_sends_a_late_snapshot_within_a_chunk() -> None:
+    """dev's 200 frames/s: the in-band snapshot waits for the next chunk boundary, so a
+    chunk is 50 ms of tape (a 512-frame chunk was 2.6 s, past the connector's 2 s resync
+    watchdog, which then asked again)."""
+
+    async def go() -> float:
+        async with ReplayServer(synthetic="sim", symbols=SYMBOLS, seed=3, rate=200) as srv:
+            transport, client = await ws_connect(Collector, srv.url)
+            assert isinstance(client, Collector)
+            transport.send(WSMsgType.TEXT, _sub("trade", SYMBOLS))
+            await asyncio.sleep(1.0)
+            asked = time.monotonic()
+            transport.send(WSMsgType.TEXT, _sub("book", ["ETH-USD"]))
+            while not any(b'"type":"snapshot"' in f for f in client.frames):
+                assert time.monotonic() - asked < 5, "no snapshot"
+                await asyncio.sleep(0.01)
+            got = client.times[next(i for i, f in enumerate(client.frames) if b"snapshot" in f)]
+            transport.disconnect()
+            return got - asked
+
+    assert asyncio.run(go()) < 0.5

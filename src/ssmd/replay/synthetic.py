@@ -33,6 +33,12 @@ from ssmd.replay.synth import AGG, BOOK, TAPES, TICKER, TRADE, BinanceTape, Krak
 __all__ = ["SyntheticFeed"]
 
 KRAKEN_DEPTHS = (10, 25, 100, 500, 1000)
+CHUNK = 4096
+"""Frames per prebuilt chunk when the tape is not paced."""
+CHUNK_S = 0.05
+"""Seconds of tape per chunk when paced: a snapshot asked for mid-stream goes out at the
+next chunk boundary, so it waits at most this long (at 200 frames/s a 512-frame chunk
+was 2.6 s, past the connector's 2 s resync watchdog)."""
 _KRAKEN_CH = {"book": BOOK, "trade": TRADE, "ticker": TICKER}
 _BINANCE_CH = {"depth": BOOK, "trade": TRADE, "bookTicker": TICKER, "aggTrade": AGG}
 _decode = msgspec.json.Decoder()
@@ -65,6 +71,8 @@ class SyntheticFeed:
         self.auto_ping = self.binance
         self.rate = rate
         self.step_ns = int(1e9 / rate) if rate > 0 else 1000
+        self.chunk = max(1, min(CHUNK, int(rate * CHUNK_S))) if rate > 0 else CHUNK
+        """Frames per chunk (prebuilt or generated)."""
         self.start_ns = start_ns if start_ns is not None else time.time_ns()
         self.params = dict(symbols=list(symbols), seed=seed, depth=depth,
                            start_ns=self.start_ns, step_ns=self.step_ns)  # fmt: skip
@@ -81,7 +89,7 @@ class SyntheticFeed:
         tape = copy.deepcopy(self.template)
         self.rewind = Rewind(tape)
         while tape.index < n:
-            self.prefix.append(self.rewind.take(tape, min(4096, n - tape.index)))
+            self.prefix.append(self.rewind.take(tape, min(self.chunk, n - tape.index)))
         self.after_prefix = tape
 
     def new_tape(self) -> Tape:
@@ -182,7 +190,7 @@ class _TapeSession:
                 assert feed.after_prefix is not None
                 self.tape = copy.deepcopy(feed.after_prefix)
         else:
-            frames, tags = self.tape.take(n)
+            frames, tags = self.tape.take(min(n, feed.chunk))
         first = self._index
         self._index += len(frames)
         step = feed.step_ns if feed.rate > 0 else 0

@@ -86,10 +86,14 @@ def test_a_resync_resubscribe_mid_prefix_heals_the_book() -> None:
         ref.take(CHUNK)
     verified = n.stats.checksums_verified
     for s in (session, ref):
-        s.on_text(_sub("book", ["ETH-USD"], "unsubscribe"))
-        s.on_text(_sub("book", ["ETH-USD"]))
+        for _ in range(2):  # the watchdog asked again before the boundary: one snapshot
+            s.on_text(_sub("book", ["ETH-USD"], "unsubscribe"))
+            s.on_text(_sub("book", ["ETH-USD"]))
+        s.on_text(_sub("book", ["SOL-USD"], "unsubscribe"))  # withdrawn before the boundary
     frames = session.take(CHUNK)[0]
     assert _data(frames[0])["symbol"] == "ETH/USD" and b'"snapshot"' in frames[0]
+    assert sum(b'"snapshot"' in f for f in frames) == 1
+    assert not any(b"SOL/USD" in f for f in frames)
     assert frames[0] == ref.take(CHUNK)[0][0]
     for _ in range(3):
         frames += session.take(CHUNK)[0]

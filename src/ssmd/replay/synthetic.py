@@ -147,10 +147,11 @@ class _TapeSession:
         """Subscribed tags (symbol_index * 4 + channel)."""
         self._chunk = 0
         self._index = 0
-        self.snapshots: list[bytes] = []
-        """Book snapshots asked for mid-stream: sent in-band, at the next chunk boundary,
-        where they agree with the tape (a reply sent at once could overtake updates of
-        the chunk already in flight and contradict them)."""
+        self.snapshots: dict[int, bytes] = {}
+        """Book snapshots asked for mid-stream, by tag: sent in-band, at the next chunk
+        boundary, where they agree with the tape (a reply sent at once could overtake
+        updates of the chunk already in flight and contradict them). One per book; an
+        unsubscribe before the boundary withdraws it."""
 
     def greeting(self) -> list[bytes]:
         return []
@@ -201,9 +202,9 @@ class _TapeSession:
             keep = [k for k, t in enumerate(tags) if t in wanted]
             kept, dues = [frames[k] for k in keep], [(first + k) * step for k in keep]
         if self.snapshots:  # they describe the tape before this chunk: they go first
-            kept = [*self.snapshots, *kept]
+            kept = [*self.snapshots.values(), *kept]
             dues = [first * step] * len(self.snapshots) + dues
-            self.snapshots = []
+            self.snapshots = {}
         return kept, dues
 
 
@@ -286,6 +287,7 @@ class KrakenSession(_TapeSession):
                                               **self._times(msg)}))  # fmt: skip
             if method == "unsubscribe":
                 self.wanted.discard(tag)
+                self.snapshots.pop(tag, None)
                 continue
             self.wanted.add(tag)
             reply.start = True
@@ -296,7 +298,7 @@ class KrakenSession(_TapeSession):
             if channel == "ticker":
                 reply.frames.append(here.ticker(i, "snapshot"))
             elif self._index:
-                self.snapshots.append(here.book_snapshot(i))  # in-band: see _TapeSession
+                self.snapshots[tag] = here.book_snapshot(i)  # in-band: see _TapeSession
             else:
                 reply.frames.append(here.book_snapshot(i))
         return reply

@@ -36,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import uvloop  # the children run on uvloop, like the gateway under uvicorn
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
@@ -70,8 +72,10 @@ def serve(port: int, pg_url: str, nats_url: str) -> None:
 
 
 async def clients(port: int, token: str, n: int, mode: str, seconds: float) -> dict:
+    """n WebSocket clients in one process (picows: the measuring instrument must cost
+    little next to the gateway it measures on shared cores)."""
     import orjson
-    import websockets
+    from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
     url = f"ws://127.0.0.1:{port}/v1/stream"
     counts = [0] * n
@@ -80,52 +84,48 @@ async def clients(port: int, token: str, n: int, mode: str, seconds: float) -> d
     last = [0.0]
     gaps = [0]
 
-    async def one(i: int) -> None:
-        async with websockets.connect(
-            url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=None
-        ) as ws:
-            symbols = ["*"] if mode == "fanout" else [f"S{i:03d}-USD"]
-            await ws.send(
-                orjson.dumps(
-                    {
-                        "op": "subscribe",
-                        "id": i,
-                        "feed": "sim",
-                        "types": ["trade"],
-                        "symbols": symbols,
-                    }
-                ).decode()
-            )
-            ready.release()
-            async for frame in ws:
-                now = time.time_ns()
-                if frame.startswith('{"op"') and "\n" not in frame:
-                    if '"gap"' in frame:
-                        gaps[0] += 1
-                    continue
-                k = frame.count("\n") + 1 - frame.count('{"op"')  # a heartbeat may ride along
-                counts[i] += k
-                if not first[0]:
-                    first[0] = time.perf_counter()
-                last[0] = time.perf_counter()
-                if mode == "latency":
-                    for line in frame.split("\n"):
-                        rec = orjson.loads(line)
-                        if "ts_recv" in rec:
-                            lat.append((now - rec["ts_recv"]) / 1e6)
+    class Client(WSListener):
+        def __init__(self, i: int) -> None:
+            self.i = i
 
-    ready = asyncio.Semaphore(0)
-    tasks = [asyncio.create_task(one(i)) for i in range(n)]
-    for _ in range(n):
-        await ready.acquire()
+        def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+            if frame.msg_type == WSMsgType.CLOSE:
+                transport.disconnect()
+                return
+            now = time.time_ns()
+            data = frame.get_payload_as_bytes()
+            if data.startswith(b'{"op"') and b"\n" not in data:
+                if b'"gap"' in data:
+                    gaps[0] += 1
+                return
+            counts[self.i] += data.count(b"\n") + 1 - data.count(b'{"op"')  # + a heartbeat?
+            if not first[0]:
+                first[0] = time.perf_counter()
+            last[0] = time.perf_counter()
+            if mode == "latency":
+                for line in data.split(b"\n"):
+                    rec = orjson.loads(line)
+                    if "ts_recv" in rec:
+                        lat.append((now - rec["ts_recv"]) / 1e6)
+
+    async def one(i: int) -> WSTransport:
+        transport, _ = await ws_connect(
+            lambda: Client(i), url, extra_headers={"Authorization": f"Bearer {token}"},
+            max_frame_size=64 << 20,
+        )  # fmt: skip
+        symbols = ["*"] if mode == "fanout" else [f"S{i:03d}-USD"]
+        sub = {"op": "subscribe", "id": i, "feed": "sim", "types": ["trade"], "symbols": symbols}
+        transport.send(WSMsgType.TEXT, orjson.dumps(sub))
+        return transport
+
+    transports = await asyncio.gather(*(one(i) for i in range(n)))
     await asyncio.sleep(1.0)  # subscriptions granted, sources started
     print("READY", flush=True)
     cpu0 = time.process_time()
     await asyncio.sleep(seconds)
     cpu = time.process_time() - cpu0
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    for t in transports:
+        t.disconnect()
     span = max(last[0] - first[0], 1e-9)
     return {"delivered": sum(counts), "span_s": span, "lat_ms": lat, "gaps": gaps[0], "cpu_s": cpu}
 
@@ -442,16 +442,17 @@ if __name__ == "__main__":
     ap.add_argument("--clients", nargs=5, metavar=("PORT", "TOKEN", "N", "MODE", "SECONDS"))
     ap.add_argument("--bare", nargs=2, metavar=("NATS", "SECONDS"))
     a = ap.parse_args()
+
     if a.serve:
         serve(int(a.serve[0]), a.serve[1], a.serve[2])
         sys.exit(0)
     if a.clients:
         port, token, n, mode, secs = a.clients
-        res = asyncio.run(clients(int(port), token, int(n), mode, float(secs)))
+        res = uvloop.run(clients(int(port), token, int(n), mode, float(secs)))
         print(json.dumps(res))
         sys.exit(0)
     if a.bare:
-        print(json.dumps(asyncio.run(bare_latency(a.bare[0], float(a.bare[1])))))
+        print(json.dumps(uvloop.run(bare_latency(a.bare[0], float(a.bare[1])))))
         sys.exit(0)
     figures = main(a.quick)
     if not a.json:

@@ -36,3 +36,21 @@ async def refreshed(pilot: Pilot, after: int | None = None) -> None:
     assert isinstance(app, SsmdTui)
     target = (app.refreshes if after is None else after) + 1
     await until(pilot, lambda: app.refreshes >= target)
+
+
+async def started(pilot: Pilot) -> None:
+    """Wait until the first snapshot is on screen (not just applied) with the footer."""
+    app = pilot.app
+    assert isinstance(app, SsmdTui)
+    await until(pilot, lambda: app.snapshot is not None)
+    await until(pilot, lambda: "x quit" in (text := screen_text(app)) and "loading" not in text)
+
+
+async def shown(pilot: Pilot, *texts: str) -> None:
+    """Wait until every text is on screen (a key press redraws on a later frame)."""
+
+    def on_screen() -> bool:
+        screen = screen_text(pilot.app)
+        return all(t in screen for t in texts)
+
+    await until(pilot, on_screen)

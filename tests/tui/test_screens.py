@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from tests.tui.conftest import World, put_heartbeats
-from tests.tui.helpers import refreshed, screen_text, until
+from tests.tui.helpers import refreshed, screen_text, shown, started, until
 from textual.pilot import Pilot
 from textual.widgets import ContentSwitcher, Footer
 
@@ -28,8 +28,7 @@ def drive(app: SsmdTui, script: Callable[[Pilot], Awaitable[None]]) -> None:
 
     async def main() -> None:
         async with app.run_test(size=(80, 24), notifications=True) as pilot:
-            await until(pilot, lambda: app.snapshot is not None)
-            await until(pilot, lambda: "x quit" in screen_text(app))  # the footer is drawn
+            await started(pilot)
             await script(pilot)
 
     asyncio.run(main())
@@ -65,19 +64,14 @@ def test_single_keys_switch_screens_and_the_footer_shows_them(world: World) -> N
         assert app.query_one(Footer)
         for key, (screen, shows) in SCREENS.items():
             await pilot.press(key)
-            await pilot.pause(0.1)
             assert app.query_one(ContentSwitcher).current == screen
-            assert shows in screen_text(app), screen
+            await shown(pilot, shows)
         await pilot.press("l", "right")
-        await pilot.pause(0.1)
-        assert "log shipper.log (2/2)" in screen_text(app)
-        assert "segment shipped" in screen_text(app)
+        await shown(pilot, "log shipper.log (2/2)", "segment shipped")
         await pilot.press("c")
-        await pilot.pause(0.1)
-        assert "r revoke n new" in screen_text(app).splitlines()[-1]
+        await shown(pilot, "r revoke n new")
         await pilot.press("x")
-        await pilot.pause(0.1)
-        assert not app.is_running
+        await until(pilot, lambda: not app.is_running)
 
     drive(app, script)
 
@@ -93,8 +87,7 @@ def test_sparklines_sample_each_new_heartbeat(world: World) -> None:
         assert app.history.of("connector.sim.0")[-3:] == [100.0, 400.0, 800.0]
         assert len(app.history.of("connector.sim.0")) == 4
         await pilot.press("f", "down")
-        await pilot.pause(0.2)
-        assert "█▂▄█" in screen_text(app)  # 812.5 (first), 100, 400, 800
+        await shown(pilot, "█▂▄█")  # 812.5 (first), 100, 400, 800
 
     drive(app, script)
 
@@ -108,11 +101,9 @@ def test_unreachable_nats_is_shown_not_fatal(world: World) -> None:
         assert "nats       unreachable" in text
         assert "NATS unreachable at nats://127.0.0.1:9" in text
         await pilot.press("c")
-        await pilot.pause(0.1)
-        assert "dev-admin" in screen_text(app)  # Postgres still answers
+        await shown(pilot, "dev-admin")  # Postgres still answers
         await pilot.press("s")
-        await pilot.pause(0.1)
-        assert "unreachable" in screen_text(app)
+        await shown(pilot, "JetStream file        -        unreachable", "shipper: unknown")
         await refreshed(pilot)
         assert app.is_running
 

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from tests.tui.conftest import World, put_heartbeats
-from tests.tui.helpers import refreshed, until
+from tests.tui.helpers import refreshed, started, until
 from textual.pilot import Pilot
 
 from ssmd.tui.views.keys import Keys
@@ -44,7 +44,7 @@ def test_screenshots(world: World, tmp_path: Path) -> None:
 
     async def main() -> None:
         async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.snapshot is not None)
+            await started(pilot)
             await warm_up(pilot, world)
             for name, (key, what) in SHOTS.items():
                 if name == "tui-feed.svg":

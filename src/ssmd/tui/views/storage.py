@@ -48,6 +48,8 @@ def tier_rows(snap: Snapshot) -> list[tuple[str, list[object]]]:
 
 
 def shipper_line(snap: Snapshot) -> str:
+    if snap.nats_error:
+        return "shipper: unknown (NATS unreachable)"
     ship = next((c for c in snap.components if c.get("component") == "shipper"), None)
     if ship is None:
         return "shipper: no heartbeat"

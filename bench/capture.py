@@ -15,6 +15,9 @@ A private nats-server (file storage) and, per step, a replay server subprocess (
 - latency: p50/p99 frame read (ts_recv) → JetStream ack of the frame's last record at
   10k frames/s (the connector's optional `AckLatency` probe);
 - memory: connector RSS (peak) capturing 1,000 instruments at 5k frames/s;
+- per CPU-second: frames the connector handled per second of its own CPU time (on a
+  shared box the connector may get a fraction of a core; a lower bound of what a core
+  buys, as idle wake-ups at a rate below capacity count too);
 - this machine's limits, same run: nats-py core publish (no acks) of the same records,
   and a bare picows client counting frames from the replay server flat out (both one
   process, plain asyncio).
@@ -120,6 +123,7 @@ async def _run_connector(cfg: dict[str, Any]) -> dict[str, Any]:
         "records_per_s": round((r1 - r0) / elapsed),
         "acked_per_s": round((a1 - a0) / elapsed),
         "cpu_share": round(cpu / elapsed, 2),
+        "frames_per_cpu_s": round((f1 - f0) / cpu) if cpu else 0,
         "all_live": all_live,
         "pending_max_2nd_half": max(half),
         "pending_end": pending[-1] if pending else 0,
@@ -395,6 +399,7 @@ def main(quick: bool) -> dict[str, Any]:
         "lost": sum(r["lost"] for r in [*runs, lat, big]),
         "duplicates": sum(r["duplicates"] for r in [*runs, lat, big]),
         "connector_cpu_share": top["cpu_share"],
+        "frames_per_cpu_s": max(r["frames_per_cpu_s"] for r in [*runs, lat]),
         "p50_ms": lat["latency"].get("p50_ms"),
         "p99_ms": lat["latency"].get("p99_ms"),
         "latency_rate_per_s": lat["acked_per_s"],
@@ -417,6 +422,7 @@ def main(quick: bool) -> dict[str, Any]:
                     "acked_per_s",
                     "kept_up",
                     "cpu_share",
+                    "frames_per_cpu_s",
                     "lost",
                     "duplicates",
                 )

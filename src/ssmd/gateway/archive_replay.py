@@ -29,6 +29,9 @@ from ssmd.history.schema import from_table
 from ssmd.model.records import Record
 
 SEAM_NS = 5 * 10**9
+SLICE_NS = 5 * 60 * 10**9
+"""The archive is read this much `ts_recv` at a time: a busy hour never sits in memory
+whole, and the client's queue paces the reads."""
 
 
 def plan(covered: Collection[int], start: int, end: int) -> list[tuple[int, int, bool]]:
@@ -57,8 +60,9 @@ def gap_notice(sub_id: protocol.SubId, lo: int, hi: int) -> bytes:
 
 
 def hour_records(history: Any, types: Iterable[str], lo: int, hi: int) -> list[Record]:
-    """The archived records of `types` with ts_recv in [lo, hi), in ts_recv order (stable:
-    archive order on ties). Blocking (DuckDB, object store): run it in a thread."""
+    """The archived records of `types` with ts_recv in [lo, hi) (within one hour), in
+    ts_recv order (stable: archive order on ties). Blocking (DuckDB, object store): run it
+    in a thread."""
     out: list[Record] = []
     for kind in types:
         out += from_table(kind, history.archived(kind, lo, hi))

@@ -8,7 +8,8 @@ The I/O edge around the pure core (`protocol`, `subscription`, `fanout`, `books`
   a record's head once and calls `Hub.dispatch`, which fans it out synchronously.
   JetStream rather than core NATS: the stream has already dropped the copies redundant
   connectors publish, and every message carries its stream sequence, which is what makes
-  the replay→live seam exact.
+  the replay→live seam exact. A `from` older than the stream reaches is read from the
+  Parquet archive first (`archive_replay`).
 - `Session` (one per WebSocket) authenticates, parses client frames, authorizes each
   subscription, and runs one writer task that drains the client's bounded queue into
   frames (JSON Lines, many records per frame under load).
@@ -424,19 +425,21 @@ class StreamService:
                     session.queue.control(notice)
                 continue
             assert history is not None
-            records = await asyncio.to_thread(
-                archive_replay.hour_records, history, sub.types, lo, hi
-            )
-            for r in records:
-                kind = record_type(r)
-                if sub.matcher.accepts(kind, r.symbol, r.ts_event or r.ts_recv, self.now):
-                    sub.deliver(encode(r))
-                    sent += 1
-                if r.ts_recv >= held_from - seam:
-                    seen.add(msg_id(r, history.scope))
-            if sub.closed:
-                break
-            await session.queue.room.wait()
+            for at in range(lo, hi, archive_replay.SLICE_NS):
+                records = await asyncio.to_thread(
+                    archive_replay.hour_records, history, sub.types, at,
+                    min(at + archive_replay.SLICE_NS, hi),
+                )  # fmt: skip
+                for r in records:
+                    kind = record_type(r)
+                    if sub.matcher.accepts(kind, r.symbol, r.ts_event or r.ts_recv, self.now):
+                        sub.deliver(encode(r))
+                        sent += 1
+                    if r.ts_recv >= held_from - seam:
+                        seen.add(msg_id(r, history.scope))
+                if sub.closed:
+                    return sent, frozenset(seen)
+                await session.queue.room.wait()
         return sent, frozenset(seen)
 
 

@@ -311,7 +311,8 @@ class BinanceSession(_TapeSession):
         super().__init__(feed)
         url = urlsplit(path)
         self.combined = url.path.startswith("/stream")
-        self.names = [n.lower() for n in feed.template.names]
+        self.index_of = {n.lower(): i for i, n in enumerate(feed.template.names)}
+        """Lower-case stream symbol -> symbol index (per frame on /stream: no list scan)."""
         self.stream_names: dict[int, bytes] = {}
         initial: list[str] = []
         if self.combined:
@@ -329,9 +330,10 @@ class BinanceSession(_TapeSession):
     def _parse(self, stream: str) -> int | None:
         sym, _, kind = stream.partition("@")
         kind = kind.split("@")[0]
-        if sym not in self.names or kind not in _BINANCE_CH:
+        i = self.index_of.get(sym)
+        if i is None or kind not in _BINANCE_CH:
             return None
-        return self.names.index(sym) * 4 + _BINANCE_CH[kind]
+        return i * 4 + _BINANCE_CH[kind]
 
     def _add(self, stream: str) -> bool:
         tag = self._parse(stream)
@@ -383,5 +385,5 @@ class BinanceSession(_TapeSession):
         else:
             sym = frame[frame.index(b'"s":"') + 5 :].split(b'"', 1)[0]
             kind = {b"d": BOOK, b"t": TRADE, b"a": AGG}[frame[6:7]]
-        tag = self.names.index(sym.decode().lower()) * 4 + kind
+        tag = self.index_of[sym.decode().lower()] * 4 + kind
         return self.stream_names[tag]

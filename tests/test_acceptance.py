@@ -190,7 +190,9 @@ async def hot_reload(
     await nc.subscribe("md.dev.sim.>", cb=on_msg)
     results, applied = [], 0.0
     for argv in commands:
-        run = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+        run = await asyncio.to_thread(  # the loop keeps timing arrivals meanwhile
+            subprocess.run, argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+        )
         results.append(run)
         applied = applied or (time.monotonic() if "apply" in argv else 0.0)
     deadline = time.monotonic() + 15

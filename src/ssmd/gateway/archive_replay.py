@@ -59,7 +59,7 @@ def gap_notice(sub_id: protocol.SubId, lo: int, hi: int) -> bytes:
     )
 
 
-def hour_records(history: Any, types: Iterable[str], lo: int, hi: int) -> list[Record]:
+def archived_records(history: Any, types: Iterable[str], lo: int, hi: int) -> list[Record]:
     """The archived records of `types` with ts_recv in [lo, hi) (within one hour), in
     ts_recv order (stable: archive order on ties). Blocking (DuckDB, object store): run it
     in a thread."""

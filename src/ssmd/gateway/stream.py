@@ -427,7 +427,7 @@ class StreamService:
             assert history is not None
             for at in range(lo, hi, archive_replay.SLICE_NS):
                 records = await asyncio.to_thread(
-                    archive_replay.hour_records, history, sub.types, at,
+                    archive_replay.archived_records, history, sub.types, at,
                     min(at + archive_replay.SLICE_NS, hi),
                 )  # fmt: skip
                 for r in records:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 from tests.conftest import running, temp_dir
 
 from ssmd.bus.connection import BusUnreachable
+from ssmd.gateway.app import create_app
+from ssmd.gateway.state import Gateway
 from ssmd.gateway.stream import StreamService
 from ssmd.stack.nats import NatsServer
 from ssmd.stack.ports import free_port
@@ -29,12 +32,19 @@ def test_first_connect_fails_fast_when_nats_is_down() -> None:
     asyncio.run(main())
 
 
-def test_a_client_is_told_unavailable_at_once_when_nats_is_down(pg_url: str) -> None:
+def test_the_gateway_starts_and_a_client_is_told_unavailable_when_nats_is_down(
+    pg_url: str,
+) -> None:
+    """The app as `ssmd gateway` serves it (lifespan on: its status heartbeat gives up on
+    NATS too) starts; a stream client gets `unavailable` and 1011 within seconds."""
     tokens = seed(pg_url)
     url = f"nats://127.0.0.1:{free_port()}"
 
+    def app(gw: Gateway) -> Any:
+        return create_app(gw.settings, gateway=gw)
+
     async def main() -> None:
-        async with gateway(pg_url, url) as gw, gw.connect(tokens["all"]) as ws:
+        async with gateway(pg_url, url, app=app) as gw, gw.connect(tokens["all"]) as ws:
             (msg,) = await recv_json(ws, timeout=10)
             assert msg["op"] == "error" and msg["code"] == "unavailable"
             assert "NATS unreachable at" in msg["message"]

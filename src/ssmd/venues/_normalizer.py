@@ -286,6 +286,8 @@ class NormalizerBase:
         self.stats = IntegrityStats()
         self._resyncs: list[Resync] = []
         self._defaults: dict[str, SymbolInfo] = {}
+        self.iids: dict[str, int] = {}
+        """The secmaster's iids by venue symbol, for names the venue's rules give."""
 
     # -- the Normalizer protocol ------------------------------------------------------
 
@@ -318,6 +320,19 @@ class NormalizerBase:
         out, self._resyncs = self._resyncs, []
         return out
 
+    def set_iids(self, iids: Mapping[str, int]) -> None:
+        """Learn the secmaster's iids (venue symbol → iid). An iid never changes, so only
+        names known so far without one are updated; the next record carries it."""
+        self.iids.update(iids)
+        for known in (self.symbols, self._defaults):
+            for venue_symbol, info in known.items():
+                iid = self.iids.get(venue_symbol, 0)
+                if iid and not info.iid:
+                    known[venue_symbol] = SymbolInfo(info.symbol, iid)
+        for state in getattr(self, "books", {}).values():  # books that keep their header
+            if isinstance(state, BookState) and not state.iid:
+                state.iid = self.iids.get(state.venue_symbol, 0)
+
     # -- for subclasses -----------------------------------------------------------------
 
     def _frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
@@ -339,7 +354,8 @@ class NormalizerBase:
         if found is None:
             found = self._defaults.get(venue_symbol)
             if found is None:
-                found = SymbolInfo(venue_symbol if default is None else default)
+                name = venue_symbol if default is None else default
+                found = SymbolInfo(name, self.iids.get(venue_symbol, 0))
                 self._defaults[venue_symbol] = found
         return found
 

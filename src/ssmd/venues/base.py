@@ -120,6 +120,10 @@ class Normalizer(Protocol):
         """Resync decisions produced since the last call (the runtime acts on them)."""
         ...
 
+    def set_iids(self, iids: Mapping[str, int]) -> None:
+        """The secmaster's iids by venue symbol: records carry them from now on."""
+        ...
+
 
 @dataclass(frozen=True)
 class VenueInfo:

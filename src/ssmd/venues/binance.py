@@ -202,7 +202,9 @@ class BinanceNormalizer(NormalizerBase):
     def add_instruments(self, instruments: Iterable[Instrument]) -> None:
         for ins in instruments:
             if ins.venue_symbol not in self.symbols:
-                self.symbols[ins.venue_symbol] = SymbolInfo(ins.symbol)
+                self.symbols[ins.venue_symbol] = SymbolInfo(
+                    ins.symbol, self.iids.get(ins.venue_symbol, 0)
+                )
 
     def _state(self, symbol: str) -> _BState:
         state = self.books.get(symbol)

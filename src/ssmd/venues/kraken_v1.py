@@ -390,7 +390,9 @@ class KrakenV1Normalizer(NormalizerBase):
         """Symbols from reference data (v1 checksums take precision from the wire, not here)."""
         for ins in instruments:
             if ins.venue_symbol not in self.symbols:
-                self.symbols[ins.venue_symbol] = SymbolInfo(ins.symbol)
+                self.symbols[ins.venue_symbol] = SymbolInfo(
+                    ins.symbol, self.iids.get(ins.venue_symbol, 0)
+                )
 
     def _rest(self, endpoint: str, body: bytes | str, ts_recv: int) -> list[Record]:
         if "AssetPairs" in endpoint:

@@ -287,7 +287,9 @@ class KrakenV2Normalizer(NormalizerBase):
                 prec = (int(extra["pair_decimals"]), int(extra["lot_decimals"]))
                 self.precision[name] = self.precision[ins.venue_symbol] = prec
             if ins.venue_symbol not in self.symbols:
-                self.symbols[ins.venue_symbol] = SymbolInfo(ins.symbol)
+                self.symbols[ins.venue_symbol] = SymbolInfo(
+                    ins.symbol, self.iids.get(ins.venue_symbol, 0)
+                )
 
     def _rest(self, endpoint: str, body: bytes | str, ts_recv: int) -> list[Record]:
         if "AssetPairs" in endpoint:

@@ -114,7 +114,8 @@ def snapshot_url(venue_symbol: str, depth: int | None = None) -> None:
 
 class SimNormalizer(KrakenV2Normalizer):
     """Kraken v2 normalization; records say venue 'sim', and resync decisions name
-    instruments as the definition does (BTC-USD), not as the wire does (BTC/USD)."""
+    instruments as the definition does (BTC-USD), not as the wire does (BTC/USD); so
+    do the iids the runtime hands in."""
 
     venue = VENUE
 
@@ -125,6 +126,9 @@ class SimNormalizer(KrakenV2Normalizer):
             )
             for r in super().take_resyncs()
         ]
+
+    def set_iids(self, iids: Mapping[str, int]) -> None:
+        super().set_iids({venue_symbol(s): iid for s, iid in iids.items()})
 
 
 def normalizer(symbols: Mapping[str, SymbolInfo] | None = None, feed: str = "") -> SimNormalizer:

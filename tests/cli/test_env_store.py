@@ -14,7 +14,7 @@ from tests.meta.helpers import cli
 
 from ssmd import spec
 from ssmd.bus.connection import connect as connect_bus
-from ssmd.bus.kv import read_spec
+from ssmd.bus.kv import read_iids, read_spec
 from ssmd.meta import audit, connect, envs
 from ssmd.stack.ports import free_port
 
@@ -221,3 +221,31 @@ def test_concurrent_applies_serialize_into_distinct_versions(
         assert audit.verify(conn).ok
     published = spec.from_json(kv_spec(nats_url, "dev") or b"")
     assert spec.spec_sha256(published) == versions[0].sha256
+
+
+def kv_iids(nats_url: str, env: str) -> dict[str, dict[str, int]]:
+    async def read() -> dict[str, dict[str, int]]:
+        nc = await connect_bus(nats_url)
+        try:
+            return await read_iids(nc, env)
+        finally:
+            await nc.close()
+
+    return asyncio.run(read())
+
+
+def test_apply_gives_listed_instruments_stable_iids_in_kv(
+    envdir: Path, pg_url: str, nats_url: str
+) -> None:
+    assert run("apply", "dev", envdir=envdir, pg_url=pg_url, nats_url=nats_url).code == 0
+    first = kv_iids(nats_url, "dev")
+    with connect(pg_url) as conn:
+        rows = dict(conn.execute("SELECT venue_symbol, iid FROM instruments WHERE venue = 'sim'"))
+    assert first == {"sim": rows} and sorted(rows) == ["BTC-USD", "ETH-USD", "SOL-USD"]
+    assert len(set(rows.values())) == 3
+    added = cli("feed", "add-instrument", "sim", "ADA-USD", "--env", "dev", "--dir", str(envdir))
+    assert added.code == 0, added
+    assert run("apply", "dev", envdir=envdir, pg_url=pg_url, nats_url=nats_url).code == 0
+    second = kv_iids(nats_url, "dev")["sim"]
+    assert {k: second[k] for k in rows} == rows  # an iid never changes
+    assert second["ADA-USD"] not in rows.values()

@@ -35,3 +35,5 @@ def status_bucket(env: str) -> str:
 
 SPEC_KEY = "spec"
 """The key under which the applied definition (canonical JSON) is stored in the spec bucket."""
+IIDS_KEY = "iids"
+"""Beside the spec: {feed: {venue symbol: iid}} for the instruments the spec names."""

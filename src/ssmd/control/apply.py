@@ -1,10 +1,11 @@
 """Apply an environment definition (DESIGN.md §4).
 
 validate → store a new immutable version in Postgres (audited, clients and entitlements
-mirrored, all in one transaction) → publish the canonical spec to the NATS KV bucket
-`ssmd_{env}` that components watch. Applying an identical spec stores nothing; it only
-re-publishes to KV if KV lags behind Postgres (e.g. NATS was down during the last apply),
-so apply is always safe to rerun.
+mirrored, all in one transaction) → give every instrument the definition names an iid in
+the secmaster → publish the iids and then the canonical spec to the NATS KV bucket
+`ssmd_{env}` that components watch (a connector reading a new spec finds its iids).
+Applying an identical spec stores nothing; it only re-publishes to KV if KV lags behind
+Postgres (e.g. NATS was down during the last apply), so apply is always safe to rerun.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import psycopg
 from ssmd import spec
 from ssmd.bus.connection import connect as connect_bus
 from ssmd.bus.kv import publish_spec, read_spec
-from ssmd.meta import clients, envs
+from ssmd.bus.subjects import IIDS_KEY, SPEC_KEY
+from ssmd.meta import clients, envs, instruments
 from ssmd.spec import Environment
+from ssmd.venues.registry import venue_info
 
 
 class Applied(msgspec.Struct, kw_only=True, frozen=True):
@@ -55,14 +58,27 @@ def store(conn: psycopg.Connection, env: Environment, author: str, message: str)
     )
 
 
-async def publish(nats_url: str, env_name: str, canonical: bytes) -> bool:
-    """Put the spec into KV unless it is already there; True if written."""
+def iids_of(conn: psycopg.Connection, env: Environment) -> bytes:
+    """{feed: {venue symbol: iid}} for the instruments the definition lists, allocating
+    the new ones (canonical JSON: the same definition always gives the same bytes)."""
+    with conn.transaction():
+        iids = {name: instruments.ensure_iids(conn, venue_info(feed.venue).venue,
+                                              feed.instruments)
+                for name, feed in env.feeds.items() if feed.instruments}  # fmt: skip
+    return msgspec.json.encode(iids, order="sorted")
+
+
+async def publish(nats_url: str, env_name: str, canonical: bytes, iids: bytes = b"{}") -> bool:
+    """Put the iids, then the spec, into KV unless already there; True if anything was
+    written. The order matters: a connector woken by a new spec reads its iids."""
     nc = await connect_bus(nats_url, name="ssmd-apply")
     try:
-        if await read_spec(nc, env_name) == canonical:
-            return False
-        await publish_spec(nc, env_name, canonical)
-        return True
+        written = False
+        for key, value in ((IIDS_KEY, iids), (SPEC_KEY, canonical)):
+            if await read_spec(nc, env_name, key) != value:
+                await publish_spec(nc, env_name, value, key)
+                written = True
+        return written
     finally:
         await nc.close()
 
@@ -78,5 +94,7 @@ def apply(
     stored = store(conn, env, author, message)
     latest = envs.latest(conn, stored.env)
     assert latest is not None
-    published = asyncio.run(publish(nats_url, stored.env, canonical_of(latest)))
+    canonical = canonical_of(latest)
+    iids = iids_of(conn, spec.from_json(canonical))
+    published = asyncio.run(publish(nats_url, stored.env, canonical, iids))
     return msgspec.structs.replace(stored, published=published)

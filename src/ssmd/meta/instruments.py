@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -203,6 +204,18 @@ def upsert(
     )
     version = history(conn, iid)[0]
     return Upserted(iid=iid, outcome="created" if current is None else "changed", version=version)
+
+
+def ensure_iids(
+    conn: psycopg.Connection, venue: str, venue_symbols: Iterable[str]
+) -> dict[str, int]:
+    """The iids of the venue symbols a definition names, allocated on first sight.
+
+    Allocation needs no attributes: records carry the iid from the first capture, and
+    `ssmd instrument map` (or reference data) adds the attributes when known.
+    """
+    rec = now_ns()
+    return {s: _lock_iid(conn, venue, s, rec) for s in venue_symbols}
 
 
 def _lock_iid(conn: psycopg.Connection, venue: str, venue_symbol: str, rec: int) -> int:

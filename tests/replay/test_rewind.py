@@ -8,6 +8,7 @@ be byte-identical; the updates after a snapshot must verify against it.
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 
 import orjson
@@ -144,3 +145,13 @@ def test_a_paced_tape_sends_a_late_snapshot_within_a_chunk() -> None:
             return got - asked
 
     assert asyncio.run(go()) < 0.5
+
+
+@pytest.mark.parametrize("venue", ["sim", "binance"])
+def test_a_tape_copy_plays_on_like_a_deep_copy_and_on_its_own(venue: str) -> None:
+    symbols = ["BTCUSDT", "ETHUSDT"] if venue == "binance" else SYMBOLS
+    tape = _feed(0, venue, symbols).template
+    tape.take(5_000)
+    twin, deep = tape.copy(), copy.deepcopy(tape)
+    ahead = tape.take(20_000)  # the original moves on: the copy must not
+    assert twin.take(20_000) == deep.take(20_000) == ahead

@@ -14,6 +14,8 @@ bookTicker when the touch changes; the REST depth snapshot comes from `depth_sna
 
 from __future__ import annotations
 
+import copy
+import random
 import time
 from collections.abc import Callable, Sequence
 
@@ -56,8 +58,6 @@ class Tape:
         start_ns: int = 0,
         step_ns: int = 1000,
     ) -> None:
-        import random
-
         if not symbols:
             raise ValueError("synthetic mode needs at least one symbol")
         self.names = [self.wire_name(s) for s in symbols]
@@ -113,6 +113,26 @@ class Tape:
     def symbol_state(self, i: int) -> tuple[object, ...]:
         """Symbol `i`'s state (live objects: copy before keeping)."""
         return tuple(getattr(self, name)[i] for name in self.per_symbol)
+
+    def copy(self) -> Tape:
+        """An independent twin, ~10x cheaper than deepcopy (a connection's own tape, the
+        end of the prebuilt prefix: with 1,000 symbols deepcopy stalled the server ~1 s).
+        Mutable state is the RNG and the per-symbol lists; the rest is read-only."""
+        twin = copy.copy(self)
+        twin.rng = random.Random()
+        twin.rng.setstate(self.rng.getstate())
+        for name in self.per_symbol:
+            setattr(twin, name, list(getattr(self, name)))
+        twin.books = [book.copy() for book in self.books]
+        return twin
+
+    @staticmethod
+    def copy_state(state: tuple[object, ...]) -> tuple[object, ...]:
+        """An independent copy of a symbol state: its book (first) is the only mutable
+        part; the other per-symbol values are ints and tuples."""
+        book, *rest = state
+        assert isinstance(book, SymbolBook)
+        return (book.copy(), *rest)
 
     def set_symbol_state(self, i: int, state: tuple[object, ...]) -> None:
         for name, value in zip(self.per_symbol, state, strict=True):

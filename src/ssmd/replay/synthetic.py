@@ -17,7 +17,6 @@ on the tape, prebuilt or not (`rewind.py`), so the next update's checksum agrees
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -86,14 +85,14 @@ class SyntheticFeed:
         """The connection the REST depth snapshot describes (the newest to subscribe)."""
 
     def _prebuild(self, n: int) -> None:
-        tape = copy.deepcopy(self.template)
+        tape = self.template.copy()
         self.rewind = Rewind(tape)
         while tape.index < n:
             self.prefix.append(self.rewind.take(tape, min(self.chunk, n - tape.index)))
         self.after_prefix = tape
 
     def new_tape(self) -> Tape:
-        return copy.deepcopy(self.template)
+        return self.template.copy()
 
     def session(self, path: str, conn: int) -> Any:
         if self.binance:
@@ -189,7 +188,7 @@ class _TapeSession:
             self._chunk += 1
             if self._chunk == len(feed.prefix):
                 assert feed.after_prefix is not None
-                self.tape = copy.deepcopy(feed.after_prefix)
+                self.tape = feed.after_prefix.copy()
         else:
             frames, tags = self.tape.take(min(n, feed.chunk))
         first = self._index

@@ -27,6 +27,7 @@ from nats.js.kv import KeyValue
 
 from ssmd import spec
 from ssmd.bus.connection import connect as connect_bus
+from ssmd.bus.kv import read_iids
 from ssmd.bus.message import cached_subject, record_message
 from ssmd.bus.msgid import msg_id, record_type, seq_scope
 from ssmd.bus.provision import ensure_streams
@@ -35,7 +36,7 @@ from ssmd.bus.subjects import SPEC_KEY, spec_bucket
 from ssmd.capture import checkpoint
 from ssmd.capture import shard as sharding
 from ssmd.capture.clock import ClockMonitor
-from ssmd.capture.derive import Deriver, stale_event
+from ssmd.capture.derive import Deriver, iids_event, stale_event
 from ssmd.capture.journal import Journal, SegmentPos
 from ssmd.capture.journal_read import iter_segment, list_segments, seal_orphans
 from ssmd.capture.link import Link
@@ -113,6 +114,8 @@ class Connector:
         """A checkpoint write in its thread (shutdown waits for it before its own)."""
         self._rates = Rates()
         self._seen_counts: dict[str, int] = {}
+        self.iids: dict[str, int] = {}
+        """The secmaster's iids of this feed's instruments (KV `iids`, from `env apply`)."""
         self.probe: AckLatency | None = None
         """Set before `run()` to measure frame → ack latency (bench/capture.py)."""
 
@@ -141,6 +144,7 @@ class Connector:
             if sealed:
                 log.warning("sealed %d segment(s) left open by a previous run", len(sealed))
             await self._recover()
+            self.iids.update((await read_iids(nc, self.env_name)).get(self.feed_name, {}))
             connections = sharding.split(self.my_symbols(self.env), self.per_connection)
             for symbols in connections:
                 self._open_link(symbols)
@@ -199,6 +203,7 @@ class Connector:
         )
         deriver = Deriver(self.feed.venue, self.feed_name, self.symbols)
         link = Link(index, journal, deriver, self._sink)
+        link.iids = self.iids
         link.staleness.policy = opts.staleness
         channels = self.feed.channels or list(self.info.channels)
         is_heartbeat = getattr(self.module, "is_heartbeat", None)
@@ -457,6 +462,7 @@ class Connector:
             except spec.InvalidSpec as exc:
                 log.error("ignoring an invalid applied definition: %s", exc)
                 continue
+            self.iids.update((await read_iids(nc, self.env_name)).get(self.feed_name, {}))
             self.reload(env)
 
     def reload(self, env: Environment) -> None:
@@ -482,6 +488,9 @@ class Connector:
             if gone:
                 session.unsubscribe(gone)
             if new:
+                iids = {s: self.iids[s] for s in new if s in self.iids}
+                if iids:  # journaled before the subscribe: derivation names them from the start
+                    self.links[index].on_event_line(iids_event(iids))
                 session.subscribe(new)
         self.env = env
 

@@ -73,13 +73,17 @@ class Deriver:
         elif direction == "open":
             add_stats(self._done, self.normalizer.stats)
             self.normalizer = self._module.normalizer(self._symbols, self.feed)
+            self.normalizer.set_iids(line_iids(payload))
             for ref in self._reference:  # already published once: output not repeated
                 self.normalizer.on_rest(*ref)
             return []
         elif direction == "close":
             return self._disconnected(ts_recv, payload)
-        elif direction == "error" and _is_stale_event(payload):
+        elif direction == "error" and _is_event(payload, STALE_EVENT):
             return self._stale(ts_recv, payload)
+        elif direction == "error" and _is_event(payload, IIDS_EVENT):
+            self.normalizer.set_iids(line_iids(payload))
+            return []
         else:
             return []
         seen = self._seen
@@ -127,6 +131,7 @@ class Deriver:
 
 
 STALE_EVENT = b'{"event":"stale"'
+IIDS_EVENT = b'{"event":"iids"'
 
 
 def stale_event(symbol: str, silent_ns: int) -> bytes:
@@ -135,9 +140,26 @@ def stale_event(symbol: str, silent_ns: int) -> bytes:
     return msgspec.json.encode({"event": "stale", "symbol": symbol, "silent_ns": silent_ns})
 
 
-def _is_stale_event(payload: bytes | str) -> bool:
-    head = payload[: len(STALE_EVENT)]
-    return (head if isinstance(head, bytes) else head.encode()) == STALE_EVENT
+def iids_event(iids: Mapping[str, int]) -> bytes:
+    """The journal line (direction `error`) that hands the secmaster's iids of instruments
+    added to a live connection (hot reload) to the derivation, before their subscribe."""
+    return msgspec.json.encode({"event": "iids", "iids": dict(iids)})
+
+
+def line_iids(payload: bytes | str) -> dict[str, int]:
+    """The iids an `open` line (`{"url", "symbols", "iids"}`) or an iids event carries;
+    {} for anything else — journals and recordings from before iids (an `open` payload
+    may be a bare URL) or a damaged line: names stay right, iids are then 0."""
+    try:
+        iids = msgspec.json.decode(payload).get("iids")
+        return {str(k): int(v) for k, v in iids.items()}
+    except (msgspec.DecodeError, AttributeError, TypeError, ValueError):
+        return {}
+
+
+def _is_event(payload: bytes | str, event: bytes) -> bool:
+    head = payload[: len(event)]
+    return (head if isinstance(head, bytes) else head.encode()) == event
 
 
 def derive_journal(

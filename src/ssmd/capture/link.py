@@ -10,7 +10,7 @@ once, in order, whichever way it arrives — and its state (books, sequences) st
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import orjson
@@ -41,6 +41,8 @@ class Link:
         """The `open` line of the current venue connection (derivation restarts there)."""
         self.frames_in = 0
         self.staleness = InstrumentStaleness()
+        self.iids: Mapping[str, int] = {}
+        """The secmaster's iids (the connector's map, kept current by hot reload)."""
 
     # -- session callbacks (journal first, then derive if live) ------------------------
 
@@ -54,7 +56,9 @@ class Link:
     def on_event(self, kind: str, detail: str, ts: int, mono: int) -> None:
         payload = detail
         if kind == "open" and self.session is not None:
-            payload = orjson.dumps({"url": detail, "symbols": self.session.symbols}).decode()
+            symbols = self.session.symbols
+            iids = {s: self.iids[s] for s in symbols if s in self.iids}
+            payload = orjson.dumps({"url": detail, "symbols": symbols, "iids": iids}).decode()
         self._line(ts, mono, kind, payload)
 
     def on_rest(self, url: str, body: bytes, ts: int, mono: int) -> None:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import msgspec
 
+from ssmd.capture.journal_format import JournalError
+
 
 class Mark(msgspec.Struct, kw_only=True):
     open_key: str
@@ -41,14 +43,18 @@ def load(path: Path) -> Checkpoint | None:
 
 
 def save(path: Path, checkpoint: Checkpoint) -> None:
-    """Atomically (tmp + rename): a crash leaves the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Atomically (tmp + rename): a crash leaves the old file or the new one. A disk
+    that cannot take it stops the connector like the journal does (JournalError)."""
     tmp = path.with_suffix(".tmp")
-    with tmp.open("wb") as fh:
-        fh.write(msgspec.json.encode(checkpoint))
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("wb") as fh:
+            fh.write(msgspec.json.encode(checkpoint))
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(path)
+    except OSError as exc:
+        raise JournalError(tmp, exc.errno, f"cannot write the checkpoint ({exc.strerror})") from exc
 
 
 def clear(path: Path) -> None:

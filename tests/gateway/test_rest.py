@@ -129,7 +129,8 @@ def test_errors_name_the_problem(gateway: Gw) -> None:
 
 def test_a_nul_byte_in_a_parameter_is_a_bad_request(gateway: Gw) -> None:
     """Found by schemathesis: Postgres refuses NUL in text; that is the caller's 400."""
-    r = gateway.get("/v1/admin/keys", "ops", client="a\x00b")
-    assert r.status_code == 400
-    body = r.json()
-    assert body["error"] == "bad_request" and "NUL" in body["message"]
+    for path, param in (("/v1/admin/keys", "client"), ("/v1/instruments", "venue")):
+        r = gateway.get(path, "ops", **{param: "a\x00b"})
+        assert r.status_code == 400, (path, r.text)
+        body = r.json()
+        assert body["error"] == "bad_request" and "NUL" in body["message"]

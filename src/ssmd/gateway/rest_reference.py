@@ -11,6 +11,7 @@ import fnmatch
 from typing import Annotated, Any
 
 import anyio.to_thread
+import psycopg
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
@@ -120,6 +121,8 @@ async def instruments(
     now = now_ns()
     try:
         found = await g.pool.run(lambda c: store.search(c, venue=venue, symbol=symbol, ts_ns=ts))
+    except psycopg.DataError:
+        raise  # a value Postgres cannot hold (a NUL byte): the caller's 400, not a 503
     except Exception as exc:
         raise ApiError(503, "unavailable", f"secmaster: {type(exc).__name__}") from None
     by_venue: dict[str, list[str]] = {}

@@ -131,8 +131,9 @@ async def clients(port: int, token: str, n: int, mode: str, seconds: float) -> d
 
 
 async def bare_latency(nats_url: str, seconds: float) -> dict:
-    """publish → subscriber latency of a bare JetStream ordered consumer (the gateway's
-    ingest path without the gateway): the limit the gateway's figure is compared with."""
+    """publish → subscriber latency of a bare nats-py JetStream ordered consumer (reading
+    the stream from Python without the gateway): the limit the gateway's figure is compared
+    with. The gateway itself reads through `ssmd.bus.subscriber` (batches per read)."""
     import msgspec
     import nats
     from nats.js.api import ConsumerConfig, DeliverPolicy

@@ -203,22 +203,6 @@ def decoded(frame: str) -> list[dict]:
     return [msgspec.json.decode(x) for x in frame.split("\n")]
 
 
-@pytest.mark.parametrize(
-    "reply",
-    [
-        "$JS.ACK.MD_DEV_SIM.c1.1.4821.12.1795650000000000000.7",
-        "$JS.ACK._.ACCHASH.MD_DEV_SIM.c1.1.4821.12.1795650000000000000.7.tok",
-    ],
-)
-def test_ack_position_reads_what_nats_py_metadata_reads(reply: str) -> None:
-    from nats.aio.msg import Msg
-
-    from ssmd.gateway.stream import ack_position
-
-    md = Msg(None, reply=reply).metadata  # type: ignore[arg-type]
-    assert ack_position(reply) == (md.sequence.stream, md.num_pending) == (4821, 7)
-
-
 def test_streamed_messages_are_metered(pg_url, nats_url, tokens):
     """Counted per session (handed to the meter each heartbeat and at the end)."""
 

@@ -62,10 +62,13 @@ def test_once_connected_the_service_reconnects_after_a_nats_restart() -> None:
             await asyncio.sleep(1.0)  # a few failed reconnect attempts
             await asyncio.to_thread(server.start)
             deadline = time.monotonic() + 20
-            while not service.nc.is_connected and time.monotonic() < deadline:
+            sub = service.subscriber
+            assert sub is not None
+            while not (service.nc.is_connected and sub.connected) and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
-            assert service.nc.is_connected
+            assert service.nc.is_connected and sub.connected  # management and live deliveries
             await service.nc.flush(timeout=5)
+            await sub.flush(timeout=5)
         finally:
             await service.close()
 

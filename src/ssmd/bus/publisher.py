@@ -36,9 +36,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import unquote, urlsplit
 
 from ssmd.bus.connection import BusUnreachable
+from ssmd.bus.wire import Link, connect_command, parse_servers
 
 State = Literal["connecting", "connected", "unavailable", "closed"]
 AckCallback = Callable[[int, bool], None]
@@ -76,57 +76,6 @@ class Stats:
     reconnects: int = 0
 
 
-@dataclass(frozen=True)
-class _Server:
-    host: str
-    port: int
-    user: str | None
-    password: str | None
-    token: str | None
-
-
-def _parse_servers(servers: str | Sequence[str]) -> list[_Server]:
-    """`nats://[user:pass@|token@]host:port`, comma-separated or a list."""
-    urls = servers.split(",") if isinstance(servers, str) else list(servers)
-    out = []
-    for url in urls:
-        parts = urlsplit(url.strip() if "://" in url else f"nats://{url.strip()}")
-        if parts.scheme not in ("nats", ""):
-            raise ValueError(f"unsupported NATS URL scheme in {url!r} (nats:// only, no TLS)")
-        user = unquote(parts.username) if parts.username else None
-        password = unquote(parts.password) if parts.password else None
-        token = user if user and password is None else None
-        out.append(
-            _Server(
-                parts.hostname or "127.0.0.1",
-                parts.port or 4222,
-                None if token else user,
-                password,
-                token,
-            )
-        )
-    if not out:
-        raise ValueError("no NATS server URL given")
-    return out
-
-
-class _Conn(asyncio.Protocol):
-    """Transport glue: hands bytes to the publisher, tagged with the connection epoch."""
-
-    def __init__(self, owner: Publisher, epoch: int) -> None:
-        self.owner, self.epoch = owner, epoch
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        self.owner._received(self.epoch, data)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.owner._lost(self.epoch, exc)
-
-
 class Publisher:
     """One NATS connection publishing to JetStream with per-message acks.
 
@@ -149,7 +98,7 @@ class Publisher:
     ) -> None:
         if window < 1:
             raise ValueError("window must be >= 1")
-        self._servers = _parse_servers(servers)
+        self._servers = parse_servers(servers)
         self.window = window
         self.ack_timeout = ack_timeout
         self.connect_timeout = connect_timeout
@@ -165,7 +114,7 @@ class Publisher:
         self._state: State = "connecting"
         self._last_position = watermark
         self._epoch = 0
-        self._conn: _Conn | None = None
+        self._conn: Link | None = None
         self._max_payload = 1 << 20
         # in flight, oldest first: (n, position, monotonic send time); n increases by 1
         self._inflight: collections.deque[tuple[int, int, float]] = collections.deque()
@@ -351,7 +300,7 @@ class Publisher:
         self._info = loop.create_future()
         try:
             _, conn = await asyncio.wait_for(
-                loop.create_connection(lambda: _Conn(self, epoch), server.host, server.port),
+                loop.create_connection(lambda: Link(self, epoch), server.host, server.port),
                 self.connect_timeout,
             )
             self._conn = conn
@@ -361,19 +310,10 @@ class Publisher:
             self._max_payload = int(info.get("max_payload", self._max_payload))
             self._inbox_str = f"_INBOX.{secrets.token_hex(8)}."
             self._inbox = self._inbox_str.encode()
-            connect = {
-                "verbose": False, "pedantic": False, "headers": True, "no_responders": True,
-                "lang": "python-ssmd", "version": "1", "protocol": 1, "name": self.name,
-            }  # fmt: skip
-            if server.user:
-                connect |= {"user": server.user, "pass": server.password or ""}
-            if server.token:
-                connect["auth_token"] = server.token
             pong = loop.create_future()
             self._pongs.append(pong)
             conn.transport.write(  # type: ignore[union-attr]
-                b"CONNECT " + json.dumps(connect).encode() + b"\r\nPING\r\n"
-                b"SUB " + self._inbox + b"* 1\r\n"
+                connect_command(server, self.name) + b"PING\r\nSUB " + self._inbox + b"* 1\r\n"
             )
             await asyncio.wait_for(pong, self.connect_timeout)
         except (OSError, TimeoutError, ConnectionError) as exc:

@@ -2,10 +2,12 @@
 
 The I/O edge around the pure core (`protocol`, `subscription`, `fanout`, `books`):
 
-- `StreamService` (one per gateway process) owns one NATS connection and one shared
-  JetStream ordered push consumer per (feed, record type) — created on first demand,
-  shared by every client — and the per-feed book caches. Each consumer callback decodes
-  a record's head once and calls `Hub.dispatch`, which fans it out synchronously.
+- `StreamService` (one per gateway process) owns two NATS connections — nats-py for
+  JetStream management and replays, `bus.subscriber` for live deliveries — and one
+  shared JetStream ordered push consumer per (feed, record type) — created on first
+  demand, shared by every client — and the per-feed book caches. Each socket read's
+  deliveries reach the source as one batch; it decodes each record's head once and calls
+  `Hub.dispatch`, which fans it out synchronously.
   JetStream rather than core NATS: the stream has already dropped the copies redundant
   connectors publish, and every message carries its stream sequence, which is what makes
   the replay→live seam exact. A `from` older than the stream reaches is read from the
@@ -34,6 +36,7 @@ from starlette.websockets import WebSocket  # at run time: FastAPI reads the ann
 from ssmd.bus.connection import connect
 from ssmd.bus.msgid import msg_id, record_type
 from ssmd.bus.subjects import stream_name, token
+from ssmd.bus.subscriber import JsMsg, OrderedConsumer, Subscriber
 from ssmd.gateway import archive_replay, protocol
 from ssmd.gateway.books import BookCache
 from ssmd.gateway.fanout import HEARTBEAT, ClientQueue, Hub, Policy, Route, Transform
@@ -84,15 +87,6 @@ class _Head(msgspec.Struct):
 _head = msgspec.json.Decoder(_Head)
 
 
-def ack_position(reply: str) -> tuple[int, int]:
-    """(stream sequence, pending) of a JetStream message from its ack subject, v1 form (9
-    tokens) or v2 (domain and account hash after `$JS.ACK`). Why not nats-py's
-    `Msg.metadata`: it builds a datetime and three objects per message on the hot path."""
-    t = reply.split(".")
-    off = 0 if len(t) == 9 else 2
-    return int(t[5 + off]), int(t[8 + off])
-
-
 def data_ns(head: _Head) -> int:
     """The time an entitlement's date window is judged on: the venue's, else capture's."""
     return head.ts_event or head.ts_recv
@@ -104,9 +98,8 @@ class Source:
     def __init__(self, service: StreamService, feed: str, rtype: str) -> None:
         self.service, self.feed, self.rtype = service, feed, rtype
         self.ready = asyncio.Event()
-        self.sub: Any = None
+        self.consumer: OrderedConsumer | None = None
         self.received = 0
-        self.last_seq = 0
         self.book_cache: BookCache | None = None
 
     @property
@@ -125,50 +118,41 @@ class Source:
                 log.warning("consumer for %s timed out; retrying", self.subject)
 
     async def _start(self, warmup_ns: int) -> None:
-        js = self.service.js
+        service = self.service
         if warmup_ns:
             start = datetime.fromtimestamp(max(now_ns() - warmup_ns, 0) / 1e9, tz=UTC)
             config = ConsumerConfig(
                 deliver_policy=DeliverPolicy.BY_START_TIME,
                 opt_start_time=start.isoformat(),  # type: ignore[arg-type]
+                filter_subject=self.subject,
             )
         else:
-            config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
-        self.sub = await js.subscribe(
-            self.subject,
-            stream=stream_name(self.service.env, self.feed),
-            cb=self._on_msg,
-            ordered_consumer=True,
-            config=config,
-            pending_msgs_limit=1_000_000,
-            pending_bytes_limit=512 << 20,
-        )
-        if not warmup_ns:
-            self.ready.set()
-            return
-        info = await self.sub.consumer_info()
-        if info.num_pending == 0:
+            config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW, filter_subject=self.subject)
+        self.consumer = OrderedConsumer(
+            service.js, service.subscriber, stream_name(service.env, self.feed), config,
+            self._on_batch,
+        )  # fmt: skip
+        await self.consumer.start()
+        if not warmup_ns or self.consumer.num_pending == 0:
             self.ready.set()
 
-    async def _on_msg(self, msg: Any) -> None:
-        seq, pending = ack_position(msg.reply)
-        self.received += 1
-        self.last_seq = seq
-        data = msg.data
-        try:
-            head = _head.decode(data)
-        except msgspec.DecodeError:
-            log.warning("undecodable record on %s (seq %d)", msg.subject, seq)
-            return
-        service = self.service
-        if self.book_cache is not None:
-            self._cache(head, data, seq)
-        if self.ready.is_set():
-            service.hub.dispatch(
-                self.feed, head.type, head.symbol, data_ns(head), seq, data, service.now
-            )
-        elif pending == 0:  # warm-up done: later records go to the clients
-            self.ready.set()
+    def _on_batch(self, msgs: list[JsMsg]) -> None:
+        """One read's deliveries: each record's head decoded once, then fanned out."""
+        service, feed, ready, cache = self.service, self.feed, self.ready, self.book_cache
+        dispatch, now = service.hub.dispatch, service.now
+        self.received += len(msgs)
+        for seq, pending, _, data in msgs:
+            try:
+                head = _head.decode(data)
+            except msgspec.DecodeError:
+                log.warning("undecodable record on %s (seq %d)", self.subject, seq)
+                continue
+            if cache is not None:
+                self._cache(head, data, seq)
+            if ready.is_set():
+                dispatch(feed, head.type, head.symbol, data_ns(head), seq, data, now)
+            elif pending == 0:  # warm-up done: later records go to the clients
+                ready.set()
 
     def _cache(self, head: _Head, data: bytes, seq: int) -> None:
         cache = self.book_cache
@@ -181,9 +165,8 @@ class Source:
                 cache.apply(record, seq)
 
     async def stop(self) -> None:
-        if self.sub is not None:
-            with contextlib.suppress(Exception):
-                await self.sub.unsubscribe()
+        if self.consumer is not None:
+            await self.consumer.stop()
 
 
 class StreamService:
@@ -213,7 +196,10 @@ class StreamService:
         self.sessions: set[Session] = set()
         self.now = now_ns()
         self.nc: Any = None
+        """nats-py: JetStream management and replays."""
         self.js: Any = None
+        self.subscriber: Subscriber | None = None
+        """The live deliveries of every source (batches of raw messages, `bus.subscriber`)."""
         self._lock = asyncio.Lock()
         self._ticker: asyncio.Task[None] | None = None
         self.drain_watch: asyncio.Task[None] | None = None
@@ -226,10 +212,15 @@ class StreamService:
         async with self._lock:
             if self.nc is None:
                 nc = await connect(self.nats_url, name="ssmd-gateway-stream", timeout=3)
+                try:
+                    subscriber = await Subscriber(self.nats_url, name="ssmd-gateway-live").start()
+                except BaseException:
+                    await nc.close()
+                    raise
                 nc.options.update(
                     allow_reconnect=True, max_reconnect_attempts=-1, reconnect_time_wait=0.5
                 )
-                self.nc, self.js = nc, nc.jetstream()
+                self.nc, self.js, self.subscriber = nc, nc.jetstream(), subscriber
                 self._ticker = asyncio.create_task(self._tick())
         return self
 
@@ -315,6 +306,8 @@ class StreamService:
             self._ticker.cancel()
         for src in list(self.sources.values()):
             await src.stop()
+        if self.subscriber is not None:
+            await self.subscriber.close()
         if self.nc is not None:
             with contextlib.suppress(Exception):
                 await self.nc.close()

@@ -17,7 +17,7 @@ from ssmd.gateway.stream import StreamService
 from ssmd.stack.nats import NatsServer
 from ssmd.stack.ports import free_port
 
-from .stream_harness import gateway, recv_json, seed
+from .stream_harness import Bus, gateway, recv_json, seed, subscribe, trade, until
 
 
 def test_first_connect_fails_fast_when_nats_is_down() -> None:
@@ -74,3 +74,37 @@ def test_once_connected_the_service_reconnects_after_a_nats_restart() -> None:
 
     with running(NatsServer(temp_dir("nats-restart"), port=free_port())) as server:
         asyncio.run(main(server))
+
+
+def test_a_live_client_gets_every_record_across_a_nats_restart(pg_url: str) -> None:
+    """The shared consumer is recreated after the restart from the last stream sequence it
+    delivered: the records published before and after arrive, each once, in order."""
+    tokens = seed(pg_url)
+
+    async def publish(url: str, ids: range) -> None:
+        deadline = time.monotonic() + 20
+        while True:  # JetStream takes a moment to come back after a restart
+            try:
+                async with Bus(url) as bus:
+                    await bus.publish(*(trade(i) for i in ids))
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+
+    async def main(server: NatsServer) -> list[str]:
+        await publish(server.url, range(0))  # the stream exists
+        async with gateway(pg_url, server.url) as gw, gw.connect(tokens["all"]) as ws:
+            assert (await subscribe(ws, id="t", feed="sim", types=["trade"]))["op"] == "subscribed"
+            await publish(server.url, range(3))
+            msgs = await until(ws, lambda m: m.get("trade_id") == "2")
+            await asyncio.to_thread(server.stop)
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(server.start)
+            await publish(server.url, range(3, 6))
+            msgs += await until(ws, lambda m: m.get("trade_id") == "5", timeout=20)
+            return [m["trade_id"] for m in msgs if "trade_id" in m]
+
+    with running(NatsServer(temp_dir("nats-gw-restart"), port=free_port())) as server:
+        assert asyncio.run(main(server)) == [str(i) for i in range(6)]

@@ -249,6 +249,14 @@ def test_homelab_end_to_end(envdir: Path, data: Path, s3_server: Any, bucket: An
         for m in streamed:
             assert rest[m["trade_id"]] == m
 
+        # the secmaster: reference data loaded at start, under the iid the records carry
+        ref = httpx.get(f"{gw}/v1/instruments", params={"symbol": "BTC-USD"},
+                        headers={"X-API-Key": key}, timeout=30)  # fmt: skip
+        assert ref.status_code == 200, ref.text
+        (btc,) = ref.json()["instruments"]
+        assert (btc["venue_symbol"], btc["tick_size"]) == ("BTC/USD", "0.1")
+        assert {m["iid"] for m in streamed} == {btc["iid"]}
+
         # a key is required
         assert httpx.get(f"{gw}/v1/feeds", timeout=10).status_code == 401
 

@@ -241,8 +241,11 @@ def test_apply_gives_listed_instruments_stable_iids_in_kv(
     first = kv_iids(nats_url, "dev")
     with connect(pg_url) as conn:
         rows = dict(conn.execute("SELECT venue_symbol, iid FROM instruments WHERE venue = 'sim'"))
-    assert first == {"sim": rows} and sorted(rows) == ["BTC-USD", "ETH-USD", "SOL-USD"]
-    assert len(set(rows.values())) == 3
+    # the secmaster keys by the venue's symbol (sim's wire says BTC/USD), KV by the name
+    # the definition and the connector use
+    assert sorted(rows) == ["BTC/USD", "ETH/USD", "SOL/USD"] and len(set(rows.values())) == 3
+    assert first == {"sim": {k.replace("/", "-"): v for k, v in rows.items()}}
+    rows = first["sim"]
     added = cli("feed", "add-instrument", "sim", "ADA-USD", "--env", "dev", "--dir", str(envdir))
     assert added.code == 0, added
     assert run("apply", "dev", envdir=envdir, pg_url=pg_url, nats_url=nats_url).code == 0

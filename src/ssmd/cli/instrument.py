@@ -6,13 +6,25 @@ Every instrument has a stable integer iid; its attributes are effective-dated, s
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import typer
 
-from ssmd.cli.output import INVALID, CliError, JsonOpt, console, emit, print_json, print_table
+from ssmd.cli.env import DirOpt, load_env
+from ssmd.cli.output import (
+    INVALID,
+    UNREACHABLE,
+    CliError,
+    JsonOpt,
+    console,
+    emit,
+    print_json,
+    print_table,
+)
 from ssmd.cli.pg import ActorOpt, PgUrlOpt, actor_name, meta_session
+from ssmd.control.reference import ReferenceUnavailable, fetch, reference_url, sync_feed
 from ssmd.meta import audit, instruments
 from ssmd.meta.instruments import KINDS, HistoryError, InstrumentVersion
 from ssmd.model.fixed import from_fixed, to_fixed
@@ -250,3 +262,53 @@ def show(
                 for h in hist
             ],
         )
+
+
+@app.command()
+def sync(
+    feed: str = typer.Argument(..., help="Feed whose venue's reference data to load."),
+    env: str = typer.Option(
+        "dev", "--env", "-e", envvar="SSMD_ENV", help="Environment name or .yaml path."
+    ),
+    everything: bool = typer.Option(
+        False, "--all", help="Every instrument the venue lists, not only the feed's."
+    ),
+    rest_url: str | None = typer.Option(
+        None,
+        "--rest-url",
+        help="Fetch from this base URL instead of the venue's (replay server, proxy).",
+    ),
+    directory: Path = DirOpt,
+    pg_url: str | None = PgUrlOpt,
+    actor: str | None = ActorOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Load the venue's REST reference data (tick and lot size, status, expiry) into the
+    secmaster for a feed's instruments, as new effective-dated versions under their
+    existing iids; audited. Exit 1 when the feed lists instruments the venue does not
+    (they are named), 3 when the venue or Postgres cannot be reached."""
+    definition = load_env(env, directory)
+    if feed not in definition.feeds:
+        known = ", ".join(sorted(definition.feeds)) or "none"
+        raise CliError(
+            f"no feed {feed!r} in {definition.metadata.name}", INVALID, f"feeds: {known}"
+        )
+    url = reference_url(definition, feed, rest_url)
+    try:
+        body = fetch(url)
+    except ReferenceUnavailable as exc:
+        raise CliError(str(exc), UNREACHABLE, "check --rest-url or the network") from None
+    with meta_session(pg_url) as conn:
+        try:
+            done = sync_feed(conn, definition, feed, body, url, actor_name(actor),
+                             everything=everything)  # fmt: skip
+        except (HistoryError, ValueError) as exc:
+            raise CliError(f"{url}: {exc}", INVALID) from None
+    row = [len(done.created), len(done.changed), done.unchanged, ", ".join(done.missing)]
+    columns = ["created", "changed", "unchanged", "missing"]
+    emit(as_json, msgspec.to_builtins(done), f"{feed}: reference data from {url}", columns, [row])
+    if done.missing:
+        raise CliError(
+            f"the venue does not list {', '.join(done.missing)} (feed {feed})", INVALID,
+            "check the instrument names in the definition",
+        )  # fmt: skip

@@ -19,7 +19,9 @@ from ssmd.bus.connection import BusUnreachable
 from ssmd.cli.env import DirOpt, env_path, load_env
 from ssmd.cli.output import UNREACHABLE, CliError, JsonOpt, console, print_json, print_table
 from ssmd.control.apply import apply
+from ssmd.control.reference import ReferenceUnavailable, fetch, reference_url, sync_feed
 from ssmd.meta import MetaUnreachable, connect
+from ssmd.spec import Environment
 from ssmd.stack.admin_key import AdminKey, ensure_admin_key
 from ssmd.stack.health import stack_status
 from ssmd.stack.local import LocalStack, StackAlreadyRunning, stop_stack
@@ -80,6 +82,24 @@ def _wait_gateway(services: Services, timeout: float = 45.0) -> bool:
     return False
 
 
+def _load_reference(env: Environment, pg_url: str, services: Services) -> None:
+    """The listed instruments' reference data into the secmaster once at start (tick and
+    lot sizes for `ssmd instrument list`, the TUI and agents); a venue that cannot be
+    reached only warns — capture does not depend on it."""
+    for name, feed in env.feeds.items():
+        if not (feed.enabled and feed.instruments):
+            continue
+        replay = services.replays.get(name)
+        url = reference_url(env, name, replay.rest_url if replay else None)
+        try:
+            body = fetch(url, timeout=5.0)
+            with connect(pg_url) as conn:
+                sync_feed(conn, env, name, body, url, "ssmd-up")
+        except (ReferenceUnavailable, ValueError) as exc:
+            console.print(f"[yellow]reference data of feed {name} not loaded[/]: {exc} "
+                          f"(later: ssmd instrument sync {name})", soft_wrap=True)  # fmt: skip
+
+
 def up(
     env: str = typer.Option("dev", "--env", "-e", help="Environment name or .yaml path."),
     data_dir: Path | None = DataDirOpt,
@@ -121,6 +141,7 @@ def up(
             )  # fmt: skip
             try:
                 services.start()
+                _load_reference(spec_env, state.pg_url, services)
                 state.pids.update(services.pids())
                 state.ports["gateway"] = [services.gateway_port]
                 state.gateway_url = services.gateway_url

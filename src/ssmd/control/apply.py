@@ -21,7 +21,7 @@ from ssmd.bus.kv import publish_spec, read_spec
 from ssmd.bus.subjects import IIDS_KEY, SPEC_KEY
 from ssmd.meta import clients, envs, instruments
 from ssmd.spec import Environment
-from ssmd.venues.registry import venue_info
+from ssmd.venues.registry import venue_info, wire_symbol
 
 
 class Applied(msgspec.Struct, kw_only=True, frozen=True):
@@ -62,8 +62,9 @@ def iids_of(conn: psycopg.Connection, env: Environment) -> bytes:
     """{feed: {venue symbol: iid}} for the instruments the definition lists, allocating
     the new ones (canonical JSON: the same definition always gives the same bytes)."""
     with conn.transaction():
-        iids = {name: instruments.ensure_iids(conn, venue_info(feed.venue).venue,
-                                              feed.instruments)
+        iids = {name: instruments.ensure_iids(
+                    conn, venue_info(feed.venue).venue,
+                    {s: wire_symbol(feed.venue, s) for s in feed.instruments})
                 for name, feed in env.feeds.items() if feed.instruments}  # fmt: skip
     return msgspec.json.encode(iids, order="sorted")
 

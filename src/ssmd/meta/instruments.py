@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -207,15 +207,13 @@ def upsert(
 
 
 def ensure_iids(
-    conn: psycopg.Connection, venue: str, venue_symbols: Iterable[str]
+    conn: psycopg.Connection, venue: str, venue_symbols: Mapping[str, str]
 ) -> dict[str, int]:
-    """The iids of the venue symbols a definition names, allocated on first sight.
-
-    Allocation needs no attributes: records carry the iid from the first capture, and
-    `ssmd instrument map` (or reference data) adds the attributes when known.
-    """
+    """iids for instruments as a definition names them (name -> the venue's symbol, the
+    secmaster's key), allocated on first sight. Allocation needs no attributes: records
+    carry the iid from the first capture; `ssmd instrument sync|map` add attributes."""
     rec = now_ns()
-    return {s: _lock_iid(conn, venue, s, rec) for s in venue_symbols}
+    return {name: _lock_iid(conn, venue, vs, rec) for name, vs in venue_symbols.items()}
 
 
 def _lock_iid(conn: psycopg.Connection, venue: str, venue_symbol: str, rec: int) -> int:

@@ -41,6 +41,11 @@ Every module in the registry (`ssmd.venues.registry.venue_module(name)`) exposes
         The REST URL of a book snapshot the stream needs (Binance), or None when the
         stream carries its own snapshots (every other venue here).
 
+    venue_symbol(instrument: str) -> str   (optional)
+        The venue's symbol for an instrument as a definition may write it, where the two
+        differ (sim accepts 'BTC-USD' for the wire's 'BTC/USD'); absent means identity.
+        The secmaster keys instruments by the venue's symbol (`registry.wire_symbol`).
+
 The runtime's loop: send `subscribe(...)` frames after connecting; pass every received
 frame to `normalizer.on_frame(payload, ts_recv)` and publish what it returns; after each
 frame call `take_resyncs()` and act on every `Resync`:

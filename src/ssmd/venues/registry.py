@@ -119,3 +119,10 @@ def venue_info(name: str) -> VenueInfo:
 def venue_module(name: str) -> ModuleType:
     """The adapter module of a venue protocol: it keeps the contract in `venues/base.py`."""
     return importlib.import_module(venue_info(name).module)
+
+
+def wire_symbol(name: str, instrument: str) -> str:
+    """The venue's own symbol for an instrument as a definition lists it: identity, except
+    for a venue whose module defines `venue_symbol` (sim: 'BTC-USD' -> 'BTC/USD')."""
+    convert = getattr(venue_module(name), "venue_symbol", None)
+    return instrument if convert is None else convert(instrument)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from tests.meta.helpers import cli
@@ -19,25 +20,26 @@ from ssmd.meta import audit, connect, envs
 from ssmd.stack.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 
-@pytest.fixture
-def envdir(tmp_path: Path) -> Path:
-    """A private copy of the example definitions (tests edit them)."""
-    target = tmp_path / "environments"
-    shutil.copytree(REPO / "environments", target)
-    return target
-
-
-def kv_spec(nats_url: str, env: str) -> bytes | None:
-    async def read() -> bytes | None:
+def kv(nats_url: str, read: Callable[[Any], Awaitable[T]]) -> T:
+    async def go() -> T:
         nc = await connect_bus(nats_url)
         try:
-            return await read_spec(nc, env)
+            return await read(nc)
         finally:
             await nc.close()
 
-    return asyncio.run(read())
+    return asyncio.run(go())
+
+
+def kv_spec(nats_url: str, env: str) -> bytes | None:
+    return kv(nats_url, lambda nc: read_spec(nc, env))
+
+
+def kv_iids(nats_url: str, env: str) -> dict[str, dict[str, int]]:
+    return kv(nats_url, lambda nc: read_iids(nc, env))
 
 
 @pytest.fixture
@@ -221,17 +223,6 @@ def test_concurrent_applies_serialize_into_distinct_versions(
         assert audit.verify(conn).ok
     published = spec.from_json(kv_spec(nats_url, "dev") or b"")
     assert spec.spec_sha256(published) == versions[0].sha256
-
-
-def kv_iids(nats_url: str, env: str) -> dict[str, dict[str, int]]:
-    async def read() -> dict[str, dict[str, int]]:
-        nc = await connect_bus(nats_url)
-        try:
-            return await read_iids(nc, env)
-        finally:
-            await nc.close()
-
-    return asyncio.run(read())
 
 
 def test_apply_gives_listed_instruments_stable_iids_in_kv(

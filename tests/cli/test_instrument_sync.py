@@ -5,10 +5,8 @@ sizes are 0.1 for BTC and 0.01 for ETH/SOL, lot 1e-8: see replay/synth.py)."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
-import pytest
 from tests.capture.test_faults import ReplayServerThread
 from tests.meta.helpers import cli
 
@@ -21,13 +19,6 @@ from ssmd.stack.ports import free_port
 from ssmd.venues import sim
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def envdir(tmp_path: Path) -> Path:
-    target = tmp_path / "environments"
-    shutil.copytree(REPO / "environments", target)
-    return target
 
 
 def test_choose_takes_the_listed_instruments_and_names_the_missing() -> None:

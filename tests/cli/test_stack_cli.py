@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -64,13 +63,6 @@ def start_up(envdir: Path, data: Path, seen: list[str] | None = None) -> subproc
             return proc
     proc.kill()
     pytest.fail("ssmd up did not come up:\n" + "".join(seen))
-
-
-@pytest.fixture
-def envdir(tmp_path: Path) -> Path:
-    target = tmp_path / "environments"
-    shutil.copytree(REPO / "environments", target)
-    return target
 
 
 def assert_all_gone(pids: dict[str, int], ports: list[int]) -> None:

@@ -19,7 +19,6 @@ from ssmd.bus.kv import read_iids, read_spec
 from ssmd.meta import audit, connect, envs
 from ssmd.stack.ports import free_port
 
-REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
 

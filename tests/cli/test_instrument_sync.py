@@ -18,8 +18,6 @@ from ssmd.replay.synth import KrakenTape
 from ssmd.stack.ports import free_port
 from ssmd.venues import sim
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def test_choose_takes_the_listed_instruments_and_names_the_missing() -> None:
     parsed = sim.parse_instruments(KrakenTape(["BTC-USD", "ETH-USD"], seed=1).asset_pairs())

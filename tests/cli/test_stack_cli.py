@@ -16,8 +16,6 @@ from ssmd.stack.ports import port_open
 from ssmd.stack.process import pid_alive
 from ssmd.stack.state import read_state
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def ssmd(
     *args: str, env: dict[str, str] | None = None, timeout: float = 60

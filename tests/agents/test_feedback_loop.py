@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,14 +17,13 @@ import httpx
 import msgspec
 import pytest
 import schemathesis
-import uvicorn
 from fastapi.testclient import TestClient
 from fastmcp import Client
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import status_code_conformance
 from tests.gateway.rest_app import CLIENTS, ENV
-from tests.gateway.rest_helpers import REPO_ROOT, definition, issue, seed_clients
+from tests.gateway.rest_helpers import REPO_ROOT, definition, issue, seed_clients, serve_in_thread
 
 from ssmd.agents import feedback, tracker
 from ssmd.agents.mcp import build_server
@@ -368,25 +365,9 @@ def served(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
         monkeypatch.setenv("SSMD_LINEAR_URL", linear.url)
         monkeypatch.setenv("SSMD_TEST_LINEAR_KEY", KEY)
         loop = Loop(pg_url, tmp_path, linear, tracked=True)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
         app = create_app(GatewaySettings(loop.defn, pg_url, data_dir=tmp_path, rate=0))
-        server = uvicorn.Server(uvicorn.Config(app, port=port, log_config=None, lifespan="on"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                httpx.get(base + "/v1/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        try:
+        with serve_in_thread(app) as base:
             yield base, loop
-        finally:
-            server.should_exit = True
-            thread.join(10)
 
 
 def test_schemathesis_feedback_no_5xx(served: Any) -> None:

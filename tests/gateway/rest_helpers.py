@@ -3,6 +3,8 @@ its clients (from the definition's shape) and API keys, through the real stores.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ssmd.meta import clients, connect, keys
@@ -83,3 +85,33 @@ def write_archive(defn: Any, root: Any, records: list[Any], version: int = 1) ->
     for feed, hour in sorted(hours):
         marker = {"version": version, "env": env, "feed": feed, "hour_ns": hour, "complete": True}
         store.put(hour_key(version, env, feed, hour), msgspec.json.encode(marker))
+
+
+@contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """Run an ASGI app under uvicorn (lifespan on) on a free port in a thread; yields its
+    base URL once /v1/health answers. For tests whose HTTP client is synchronous."""
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from ssmd.stack.ports import free_port
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.get(base + "/v1/health", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -3,16 +3,11 @@ a Parquet archive): zero 5xx, and responses conform to the document."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
@@ -26,7 +21,7 @@ from ssmd.gateway.app import create_app
 from ssmd.gateway.settings import GatewaySettings
 
 from .rest_app import CLIENTS, D1, ENV, records
-from .rest_helpers import definition, issue, seed_clients, write_archive
+from .rest_helpers import definition, issue, seed_clients, serve_in_thread, write_archive
 
 
 @pytest.fixture(scope="module")
@@ -37,25 +32,11 @@ def running(_fresh_databases, tmp_path_factory) -> Iterator[tuple[str, str]]:
     seed_clients(pg_url, ENV, CLIENTS)
     write_archive(defn, root, records())
     token = issue(pg_url, ENV, "ops").token
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     app = create_app(GatewaySettings(defn, pg_url, data_dir=Path(root), rate=0))
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_config=None, lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(base + "/v1/health", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
     try:
-        yield base, token
+        with serve_in_thread(app) as base:
+            yield base, token
     finally:
-        server.should_exit = True
-        thread.join(10)
         _fresh_databases.give_back(name)
 
 

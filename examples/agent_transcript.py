@@ -27,6 +27,7 @@ from typing import Any
 
 from fastmcp import Client
 from fastmcp.client.transports import ClientTransport, StdioTransport, StreamableHttpTransport
+from fastmcp.exceptions import ToolError
 
 from ssmd.model.time import format_ns
 
@@ -43,8 +44,8 @@ class Transcript:
         lines = [f"> **User:** {self.question}", ""]
         for tool, args, result in self.steps:
             call = ", ".join(f"{k}={json.dumps(v)}" for k, v in args.items())
-            lines += [f"**Agent → `{tool}({call})`**", "", "```json",
-                      json.dumps(_trim(result), indent=1, ensure_ascii=False), "```", ""]  # fmt: skip
+            shown = json.dumps(_trim(result), indent=1, ensure_ascii=False)
+            lines += [f"**Agent → `{tool}({call})`**", "", "```json", shown, "```", ""]
         return "\n".join([*lines, f"**Agent:** {self.answer}", ""])
 
 
@@ -139,8 +140,11 @@ def _transport(url: str | None, env: str) -> ClientTransport:
 async def main(args: argparse.Namespace) -> None:
     end = time.time_ns()
     start = end - int(args.minutes * 60e9)
-    async with Client(_transport(args.url, args.env)) as c:
-        t = await transcript(c, args.feed, args.symbol, start, end)
+    try:
+        async with Client(_transport(args.url, args.env)) as c:
+            t = await transcript(c, args.feed, args.symbol, start, end)
+    except ToolError as exc:  # what the server said, e.g. "401 invalid_api_key: …"
+        sys.exit(f"error: {exc}")
     print(t.markdown())
 
 

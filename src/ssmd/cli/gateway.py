@@ -8,7 +8,7 @@ import typer
 
 from ssmd.cli.env import DirOpt, load_env
 from ssmd.cli.output import INVALID, UNREACHABLE, CliError
-from ssmd.cli.pg import PgUrlOpt
+from ssmd.cli.pg import PgUrlOpt, nats_url_or_none, pg_url_or_exit
 
 
 def gateway(
@@ -33,7 +33,6 @@ def gateway(
     from ssmd.gateway.settings import GatewaySettings
     from ssmd.meta import MetaUnreachable, MigrationError
     from ssmd.ops.logging import setup_logging
-    from ssmd.stack.state import NotConfigured, resolve_nats_url, resolve_pg_url
 
     if (tls_cert is None) != (tls_key is None):
         raise CliError("--tls-cert and --tls-key go together", INVALID)
@@ -41,14 +40,7 @@ def gateway(
         if path is not None and not path.is_file():
             raise CliError(f"no such file: {path}", INVALID)
     definition = load_env(env, directory)
-    try:
-        pg = resolve_pg_url(pg_url)
-    except NotConfigured as exc:
-        raise CliError(str(exc), UNREACHABLE) from None
-    try:
-        nats: str | None = resolve_nats_url(nats_url)
-    except NotConfigured:
-        nats = None
+    pg, nats = pg_url_or_exit(pg_url), nats_url_or_none(nats_url)
     setup_logging(log_level, component="gateway")
     settings = GatewaySettings(definition, pg, nats_url=nats, data_dir=data_dir, rate=rate,
                                burst=burst)  # fmt: skip

@@ -10,7 +10,7 @@ import typer
 
 from ssmd.cli.env import DirOpt, load_env
 from ssmd.cli.output import INVALID, UNREACHABLE, CliError
-from ssmd.cli.pg import PgUrlOpt
+from ssmd.cli.pg import PgUrlOpt, nats_url_or_none, pg_url_or_exit
 
 
 def mcp(
@@ -32,7 +32,6 @@ def mcp(
     from ssmd.agents.mcp import build_server
     from ssmd.agents.service import Service, Settings
     from ssmd.meta import MetaUnreachable, MigrationError
-    from ssmd.stack.state import NotConfigured, resolve_nats_url, resolve_pg_url
 
     if transport not in ("stdio", "http"):
         raise CliError(f"--transport is stdio or http, not {transport!r}", INVALID)
@@ -41,14 +40,7 @@ def mcp(
         raise CliError("stdio needs an API key in $SSMD_API_KEY", INVALID,
                        hint="ssmd key create --client ID --env dev")  # fmt: skip
     definition = load_env(env, directory)
-    try:
-        pg = resolve_pg_url(pg_url)
-    except NotConfigured as exc:
-        raise CliError(str(exc), UNREACHABLE) from None
-    try:
-        nats: str | None = resolve_nats_url(nats_url)
-    except NotConfigured:
-        nats = None
+    pg, nats = pg_url_or_exit(pg_url), nats_url_or_none(nats_url)
     try:
         service = Service(Settings(definition, pg, nats_url=nats, data_dir=data_dir))
     except MetaUnreachable as exc:

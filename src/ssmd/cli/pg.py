@@ -13,7 +13,7 @@ import typer
 
 from ssmd.cli.output import INVALID, UNREACHABLE, CliError
 from ssmd.meta import MetaUnreachable, MigrationError, connect, redact_url
-from ssmd.stack.state import NotConfigured, resolve_pg_url
+from ssmd.stack.state import NotConfigured, resolve_nats_url, resolve_pg_url
 
 PgUrlOpt = typer.Option(
     None,
@@ -40,6 +40,23 @@ def actor_name(explicit: str | None) -> str:
         return os.environ.get("USER") or "unknown"
 
 
+def pg_url_or_exit(pg_url: str | None) -> str:
+    """--pg-url, else $SSMD_PG_URL, else the running stack's; none of them → exit 3."""
+    try:
+        return resolve_pg_url(pg_url)
+    except NotConfigured as exc:
+        raise CliError(str(exc), UNREACHABLE) from None
+
+
+def nats_url_or_none(nats_url: str | None) -> str | None:
+    """--nats-url, else $SSMD_NATS_URL, else the running stack's; None for services that
+    run without NATS (the recent window and heartbeats are then unavailable)."""
+    try:
+        return resolve_nats_url(nats_url)
+    except NotConfigured:
+        return None
+
+
 @contextmanager
 def meta_session(pg_url: str | None) -> Iterator[psycopg.Connection]:
     """A migrated connection whose work commits when the block ends without error.
@@ -47,10 +64,7 @@ def meta_session(pg_url: str | None) -> Iterator[psycopg.Connection]:
     No URL configured, or Postgres down → exit 3 naming it and how to start it; a CliError
     inside the block rolls everything back.
     """
-    try:
-        url = resolve_pg_url(pg_url)
-    except NotConfigured as exc:
-        raise CliError(str(exc), UNREACHABLE) from None
+    url = pg_url_or_exit(pg_url)
     try:
         conn = connect(url)
     except MetaUnreachable as exc:

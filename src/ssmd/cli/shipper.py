@@ -23,14 +23,14 @@ from ssmd.bus.connection import BusUnreachable
 from ssmd.bus.connection import connect as nats_connect
 from ssmd.cli.env import DirOpt, load_env
 from ssmd.cli.output import INVALID, UNREACHABLE, CliError, JsonOpt, print_json, print_table
-from ssmd.cli.pg import PgUrlOpt
+from ssmd.cli.pg import PgUrlOpt, pg_url_or_exit
 from ssmd.cli.stack import DataDirOpt
 from ssmd.meta import connect
 from ssmd.ops.logging import setup_logging
 from ssmd.ops.metrics import MetricsServer
 from ssmd.ops.status import StatusPublisher
 from ssmd.spec import Environment
-from ssmd.stack.state import NotConfigured, default_data_dir, resolve_nats_url, resolve_pg_url
+from ssmd.stack.state import NotConfigured, default_data_dir, resolve_nats_url
 from ssmd.storage.service import (
     GaveUp,
     ServiceOptions,
@@ -133,10 +133,7 @@ def shipper(
     definition = load_env(env, directory)
     root = data_root(definition, data_dir)
     store = open_store(definition, root)
-    try:
-        url = resolve_pg_url(pg_url)
-    except NotConfigured as exc:
-        raise CliError(str(exc), UNREACHABLE) from None
+    url = pg_url_or_exit(pg_url)
     name = definition.metadata.name
     ship = Shipper(
         lambda: connect(url, application_name="ssmd-shipper"),

@@ -51,7 +51,7 @@ def test_revoke_after_confirmation_is_the_audited_cli_path(world: World) -> None
         await select(pilot, alice)
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, Confirm))
-        assert f"Revoke key {alice} of client alice" in screen_text(app)
+        await until(pilot, lambda: f"Revoke key {alice} of client alice" in screen_text(app))
         await pilot.press("y")
         await until(pilot, lambda: state_in_table(app, alice) == "revoked")
         assert state_in_table(app, world.key_ids["dev-admin"]) == "active"
@@ -117,7 +117,7 @@ def test_create_shows_the_secret_once_and_the_key_authenticates(world: World) ->
         secret = app.screen
         assert isinstance(secret, Secret)
         token.append(secret.token)
-        assert secret.token in screen_text(app).replace("\n", "").replace(" ", "")
+        await until(pilot, lambda: secret.token in "".join(screen_text(app).split()))
         await pilot.press("x")  # quitting from the dialog would lose the secret: inert
         assert app.is_running and app.screen is secret
         await pilot.press("enter")

@@ -154,6 +154,12 @@ def test_quality_report_dedup(world: World) -> None:
     assert "subtype" in world.refused("ops", "report_issue", kind="data_quality", summary="x")
     assert "evidence" in world.refused("ops", "report_issue", kind="data_quality",
                                        subtype="gap", summary="x")  # fmt: skip
+    # the refusal names the tool's own argument (start), not the REST field (from)
+    assert "invalid arguments: start: a data_quality report needs evidence" in world.refused(
+        "ops", "report_issue", kind="data_quality", subtype="gap", summary="x", feed="sim",
+        symbol="BTC-USD")  # fmt: skip
+    assert "end: the evidence window ends before it starts" in world.refused(
+        "ops", "report_issue", kind="bug", summary="x", start=D1 + 10, end=D1)  # fmt: skip
     assert "no feed" in world.refused("ops", "report_issue", kind="bug", summary="x", feed="zz")
 
 

@@ -48,6 +48,11 @@ class InvalidReport(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.message = message
+
+    def renamed(self, names: dict[str, str]) -> InvalidReport:
+        """The same refusal under an entry point's own argument names (MCP: start/end)."""
+        return InvalidReport(names.get(self.field, self.field), self.message)
 
 
 class Report(msgspec.Struct, kw_only=True, frozen=True):
@@ -130,7 +135,7 @@ def validate(r: Report) -> Report:
         missing += ["from"] if r.from_ns is None else []
         if missing:
             raise InvalidReport(
-                missing[0], "a data_quality report needs evidence: feed, symbol and from"
+                missing[0], "a data_quality report needs evidence: feed, symbol and when"
             )
     for field, ns in (("from", r.from_ns), ("to", r.to_ns)):
         if ns is not None and not 0 <= ns <= MAX_NS:

@@ -317,7 +317,10 @@ def build_server(
                 kind=kind, summary=summary, subtype=subtype, details=details, feed=feed,
                 symbol=symbol, start=start, end=end, values=values, names=("start", "end"),
             )  # fmt: skip
-            return s.report_issue(p, report)
+            try:
+                return s.report_issue(p, report)
+            except feedback.InvalidReport as exc:  # name the tool's arguments, not the API's
+                raise exc.renamed({"from": "start", "to": "end"}) from None
 
         return await t.sync("report_issue", target(feed, "feedback", symbol), args, run)
 

@@ -27,7 +27,7 @@ subscription to another. `Transforms.get(name)` therefore returns a new instance
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,12 +97,7 @@ class CompiledTransform:
 
     def apply_many(self, records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         """The kept records, in order; the first failure raises TransformError."""
-        out = []
-        for record in records:
-            value = self.apply(record)
-            if value is not None:
-                out.append(value)
-        return out
+        return kept(self.apply, records)
 
     def _from_lua(self, obj: Any, shape: Any, path: str, depth: int) -> Any:
         if obj is None or isinstance(obj, bool | int | str):
@@ -179,12 +174,8 @@ class TransformChain:
         return value
 
     def apply_many(self, records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-        out = []
-        for record in records:
-            value = self.apply(record)
-            if value is not None:
-                out.append(value)
-        return out
+        """The kept records, in order; the first failure raises TransformError."""
+        return kept(self.apply, records)
 
     def __bool__(self) -> bool:
         return bool(self.steps)
@@ -242,3 +233,10 @@ class Transforms:
     def for_client(self, client_id: str) -> TransformChain:
         """The client's `transforms` list as a chain (empty chain: no transform)."""
         return self.chain(self.client_transforms.get(client_id, []))
+
+
+def kept(
+    apply: Callable[[dict[str, Any]], dict[str, Any] | None], records: Iterable[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """What `apply` keeps of `records` (None drops a record), in order."""
+    return [v for v in map(apply, records) if v is not None]

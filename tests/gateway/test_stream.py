@@ -19,16 +19,10 @@ from .stream_harness import (
     gateway,
     quote,
     recv_json,
-    seed,
     subscribe,
     trade,
     until,
 )
-
-
-@pytest.fixture
-def tokens(pg_url: str) -> dict[str, str]:
-    return seed(pg_url)
 
 
 def records(msgs: list[dict]) -> list[dict]:

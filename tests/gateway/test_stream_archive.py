@@ -8,7 +8,6 @@ import asyncio
 import collections
 
 import msgspec
-import pytest
 from tests.storage.helpers import make_bucket
 
 from ssmd import spec
@@ -18,7 +17,7 @@ from ssmd.history.layout import HOUR_NS, hour_floor
 from ssmd.model.time import now_ns
 
 from .rest_helpers import write_archive
-from .stream_harness import ENV, Bus, definition, gateway, seed, subscribe, trade, until
+from .stream_harness import ENV, Bus, definition, gateway, subscribe, trade, until
 
 MIN = 60 * 10**9
 
@@ -51,11 +50,6 @@ def s3_definition(s3_server, monkeypatch) -> spec.Environment:
     )
     storage = msgspec.structs.replace(env.storage, object_store=store)
     return msgspec.structs.replace(env, storage=storage)
-
-
-@pytest.fixture
-def tokens(pg_url: str) -> dict[str, str]:
-    return seed(pg_url)
 
 
 def test_replay_older_than_the_stream_reads_the_archive_then_the_stream_then_live(

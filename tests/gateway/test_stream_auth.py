@@ -26,16 +26,10 @@ from .stream_harness import (
     gateway,
     quote,
     recv_json,
-    seed,
     subscribe,
     trade,
     until,
 )
-
-
-@pytest.fixture
-def tokens(pg_url: str) -> dict[str, str]:
-    return seed(pg_url)
 
 
 async def refused_at_connect(gw, token: str | None, query: str = "") -> tuple[dict, int, str]:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from ssmd.gateway import protocol
 from ssmd.gateway.protocol import ProtocolError
 
-from .stream_harness import Bus, collect, gateway, seed, subscribe, trade, until
+from .stream_harness import Bus, collect, gateway, subscribe, trade, until
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -60,11 +60,6 @@ def test_oversized_frame_is_refused():
     with pytest.raises(ProtocolError) as exc:
         protocol.parse("[" + "1," * 40_000 + "1]")
     assert exc.value.code == "frame_too_large"
-
-
-@pytest.fixture
-def tokens(pg_url: str) -> dict[str, str]:
-    return seed(pg_url)
 
 
 def test_fuzzed_frames_over_a_real_socket(pg_url, nats_url, tokens):

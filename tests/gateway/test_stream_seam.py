@@ -8,7 +8,6 @@ import collections
 from pathlib import Path
 
 import msgspec
-import pytest
 from tests.bus.helpers import read_stream, wait_for
 
 from ssmd.capture.connector import Connector, Options
@@ -24,16 +23,10 @@ from .stream_harness import (
     definition,
     gateway,
     recv_json,
-    seed,
     subscribe,
     trade,
     until,
 )
-
-
-@pytest.fixture
-def tokens(pg_url: str) -> dict[str, str]:
-    return seed(pg_url)
 
 
 def test_replay_then_live_has_no_gap_and_no_duplicate_at_the_seam(

@@ -7,11 +7,10 @@ from __future__ import annotations
 import asyncio
 
 import msgspec
-import pytest
 
 from ssmd import spec
 
-from .stream_harness import Bus, collect, definition, gateway, seed, subscribe, trade, until
+from .stream_harness import Bus, collect, definition, gateway, subscribe, trade, until
 
 NOTIONAL = """
 function transform(r)
@@ -35,11 +34,6 @@ def with_transforms() -> spec.Environment:
     return msgspec.structs.replace(
         env, transforms={k: spec.model.Transform(source=v) for k, v in lua.items()}
     )
-
-
-@pytest.fixture
-def tokens(pg_url: str) -> dict[str, str]:
-    return seed(pg_url)
 
 
 def records(msgs: list[dict], sid: str) -> list[dict]:

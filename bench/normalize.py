@@ -3,7 +3,8 @@
     .venv/bin/python bench/normalize.py [--quick] [--json]
 
 For every fixture recording with a venue module: frames/s through our normalizer (books
-and checksums on), frames/s of bare `msgspec.json.decode` on the same frames, and — in a
+and checksums on; for Kraken v1 also with its C book path switched off, `python`),
+frames/s of bare `msgspec.json.decode` on the same frames, and — in a
 throwaway venv under /tmp — cryptofeed's own message handlers on the same frames. If
 cryptofeed cannot be installed or run, the output says why instead of failing.
 It also runs the connector's per-record path on a synthetic `sim` tape (Kraken v2 wire,
@@ -24,6 +25,8 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from zlib import crc32
 
@@ -35,6 +38,7 @@ from ssmd.cli.venue import load_recording, venue_normalizer
 from ssmd.model import codec
 from ssmd.model.records import Book
 from ssmd.replay.synth import KrakenTape
+from ssmd.venues import kraken_v1
 from ssmd.venues.recording import guess_venue
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,6 +51,16 @@ CF_FEEDS = {"KRAKEN": "Kraken", "BINANCE": "Binance", "COINBASE": "Coinbase"}
 
 def _best(fn, repeat: int) -> float:
     return min(fn() for _ in range(repeat))
+
+
+@contextmanager
+def pure_python() -> Iterator[None]:
+    """The reference path: Kraken v1's C book path switched off (the only native one)."""
+    saved, kraken_v1._native_book = kraken_v1._native_book, None
+    try:
+        yield
+    finally:
+        kraken_v1._native_book = saved
 
 
 def ours(name: str, repeat: int) -> dict:
@@ -80,8 +94,12 @@ def ours(name: str, repeat: int) -> dict:
             d(p)
         return time.process_time() - t
 
-    return {"venue": venue, "frames": len(data), "ours": len(data) / _best(run, repeat),
-            "decode": len(data) / _best(decode, repeat)}  # fmt: skip
+    out = {"venue": venue, "frames": len(data), "ours": len(data) / _best(run, repeat),
+           "decode": len(data) / _best(decode, repeat)}  # fmt: skip
+    if venue == "kraken-v1" and kraken_v1.NATIVE:
+        with pure_python():
+            out["python"] = len(data) / _best(run, repeat)
+    return out
 
 
 def kraken_floor(name: str, repeat: int) -> dict:
@@ -237,8 +255,9 @@ def measure(name: str, repeat: int, rounds: int, cf_off: bool) -> dict:
     for _ in range(rounds):
         r = ours(name, repeat)
         cf_on = cryptofeed(name, repeat, True) if has_cf else {}
-        for k in ("ours", "decode"):
-            best[k] = max(best.get(k, 0.0), r[k])
+        for k in ("ours", "decode", "python"):
+            if k in r:
+                best[k] = max(best.get(k, 0.0), r[k])
         best["venue"], best["frames"] = r["venue"], r["frames"]
         if cf_on.get("rate"):
             best["cryptofeed"] = max(best.get("cryptofeed", 0.0), cf_on["rate"])
@@ -248,7 +267,8 @@ def measure(name: str, repeat: int, rounds: int, cf_off: bool) -> dict:
             (r["ours"] / r["decode"], r["ours"] / cf_on["rate"] if cf_on.get("rate") else None)
         )
     out = {"venue": best["venue"], "frames": best["frames"], "ours": best["ours"],
-           "decode": best["decode"], "cryptofeed": best.get("cryptofeed")}  # fmt: skip
+           "python": best.get("python"), "decode": best["decode"],
+           "cryptofeed": best.get("cryptofeed")}  # fmt: skip
     if "cryptofeed_error" in best:
         out["cryptofeed_error"] = best["cryptofeed_error"]
     if cf_off:
@@ -265,7 +285,8 @@ def measure(name: str, repeat: int, rounds: int, cf_off: bool) -> dict:
         if cf_ratios
         else None,
     }
-    for k in ("ours", "decode", "cryptofeed", "cryptofeed_no_checksum"):
+    out["native_speedup"] = round(out["ours"] / out["python"], 2) if out["python"] else None
+    for k in ("ours", "python", "decode", "cryptofeed", "cryptofeed_no_checksum"):
         if out.get(k):
             out[k] = round(out[k])
     return out
@@ -291,7 +312,8 @@ def main() -> None:
         if not args.json:
             print(f"{name:18} {r['venue']:18} frames {r['frames']:6}  ours {r['ours']:>9,}/s  "
                   f"decode {r['decode']:>10,}/s ({r['vs_decode']:.0%})  cryptofeed "
-                  f"{r['cryptofeed'] or 'n/a'} (x{r['vs_cryptofeed']})  rounds {rounds}, "
+                  f"{r['cryptofeed'] or 'n/a'} (x{r['vs_cryptofeed']})  pure Python "
+                  f"{r['python'] or 'n/a'}  rounds {rounds}, "
                   f"ratio ranges {r['ratio_range']}"
                   + (f"  [{r['cryptofeed_error'][-120:]}]" if "cryptofeed_error" in r
                      else ""))  # fmt: skip

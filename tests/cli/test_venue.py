@@ -72,3 +72,5 @@ def test_list_json() -> None:
     assert set(items) == set(VENUES)
     assert items["kraken-v1"]["available"] is True and items["binance"]["available"] is True
     assert items["binance"]["channels"] == ["depth", "bookTicker", "trade", "aggTrade"]
+    # the C book path is built by every install with a compiler (tests/venues/test_kraken_native)
+    assert items["kraken-v1"]["native"] is True and items["binance"]["native"] is None

@@ -186,15 +186,25 @@ def _available(module: str) -> bool:
     return True
 
 
+def _native(module: str) -> bool | None:
+    """Whether the venue module's C path is built (None: it has none)."""
+    try:
+        return getattr(importlib.import_module(module), "NATIVE", None)
+    except ImportError:
+        return None
+
+
 @app.command("list")
 def list_venues(as_json: bool = JsonOpt) -> None:
-    """The venue protocols in the registry, their limits, and whether their adapter is here."""
+    """The venue protocols in the registry, their limits, whether their adapter is here
+    and, where a venue has one, whether its C fast path was built ("native")."""
     items = [
         {
             "name": info.name,
             "venue": info.venue,
             "module": info.module,
             "available": _available(info.module),
+            "native": _native(info.module),
             "channels": list(info.channels),
             "max_instruments_per_connection": info.max_instruments_per_connection,
             "max_symbols_per_message": info.max_symbols_per_message,
@@ -208,6 +218,7 @@ def list_venues(as_json: bool = JsonOpt) -> None:
         [
             i["name"],
             "yes" if i["available"] else "no",
+            {True: "yes", False: "NO (no C compiler at install)", None: "-"}[i["native"]],
             ",".join(i["channels"]),
             i["max_instruments_per_connection"],
             i["max_symbols_per_message"],
@@ -219,6 +230,6 @@ def list_venues(as_json: bool = JsonOpt) -> None:
         as_json,
         items,
         "venues",
-        ["name", "adapter", "channels", "max/conn", "max/msg", "description"],
+        ["name", "adapter", "native", "channels", "max/conn", "max/msg", "description"],
         rows,
     )

@@ -40,6 +40,14 @@ from ssmd.venues.base import SymbolInfo
 from ssmd.venues.kraken_common import normalize_pair, parse_asset_pairs
 from ssmd.venues.registry import VENUES
 
+try:  # the whole-frame C path for book updates (setup.py); optional, same results
+    from ssmd.venues._kraken_native import v1_book as _native_book
+except ImportError:  # pragma: no cover - built by every install with a C compiler
+    _native_book = None
+
+NATIVE = _native_book is not None
+"""Whether book frames take the C path (`ssmd venue list` says so)."""
+
 INFO = VENUES["kraken-v1"]
 CHANNELS = ("book", "trade", "ticker", "spread")
 _SIDE: dict[str, Side] = {"b": "buy", "s": "sell"}
@@ -162,7 +170,7 @@ class _KState(BookState):
     keeps its own token (`_Top.odd`).
     """
 
-    __slots__ = ("asks", "bids", "big", "crc", "crc_a", "fast", "pmul", "qmul", "wire")
+    __slots__ = ("asks", "bids", "big", "crc", "crc_a", "fast", "native", "pmul", "qmul", "wire")
 
     def __init__(self, venue_symbol: str, symbol: str, iid: int = 0, max_depth: int = 0) -> None:
         super().__init__(venue_symbol, symbol, iid, max_depth)
@@ -182,6 +190,14 @@ class _KState(BookState):
         qmax = INT64_MAX // self.qmul if self.fast else 0
         self.wire = (-price_decimals - 1, -qty_decimals - 1, self.pmul, self.qmul, pmax, qmax)
         """What the inline parse needs: '.' positions, scales, digit values within int64."""
+        asks, bids = self.asks, self.bids
+        self.native = (
+            (asks, bids, asks.loop, bids.loop, price_decimals, qty_decimals, self.pmul,
+             self.qmul, self.book.max_depth)
+            if self.fast
+            else None
+        )  # fmt: skip
+        """The same for the C path (`_kraken_native.v1_book`); None: updates in Python."""
         self.asks.odd.clear()
         self.bids.odd.clear()
         self.reset_top()
@@ -400,6 +416,37 @@ class KrakenV1Normalizer(NormalizerBase):
         return []
 
     # -- frames ---------------------------------------------------------------------
+
+    def on_frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
+        """Book frames of the common shape go through C in one call (same records, same
+        book); everything else, and anything C declines, through `_frame` below."""
+        if _native_book is None or not self.verify_checksums:
+            return super().on_frame(payload, ts_recv)
+        try:
+            got = _native_book(self.books, payload, ts_recv, self.feed, Book)
+        except Exception as exc:  # the book may be half updated: withdraw it
+            out = self._on_bad_frame(payload, ts_recv, exc)
+            self.stats.frames += 1
+            self._count(out)
+            return out
+        if got is None:
+            return super().on_frame(payload, ts_recv)
+        code, state, ts_event, a, b = got
+        stats = self.stats
+        stats.frames += 1
+        if code == 0:
+            stats.checksums_verified += b
+            records = stats.records
+            records["book"] = records.get("book", 0) + 1
+            return [a]
+        if code == 1:
+            detail = f"venue {a} != ours {b}"
+            out = [self.fail(state, "checksum", detail, ts_recv, "resubscribe", ts_event)]
+        else:
+            detail = crossed_detail(state.book)
+            out = [self.fail(state, "crossed", detail, ts_recv, "resubscribe", ts_event)]
+        self._count(out)
+        return out
 
     def _frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
         msg = decode_json(payload)

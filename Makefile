@@ -34,3 +34,4 @@ fmt: install-dev
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache
+	find src -name '*.so' -delete

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import signal
 import subprocess
 import sys
@@ -139,6 +140,56 @@ def test_nats_restart_mid_stream_loses_and_duplicates_nothing(tmp_path: Path) ->
         stream = asyncio.run(read_stream(server.url, STREAM))
         assert_exactly_once(stream, offline(tmp_path / "data"))
     finally:
+        server.stop()
+
+
+def test_overload_falls_back_to_the_journal_and_loses_nothing(tmp_path: Path) -> None:
+    """NATS stalls (SIGSTOP for 1 s, under the 2 s ack timeout: backpressure, not an
+    outage). The outbox fills to its small bound, the link stops deriving frames as they
+    arrive and only journals them, then derives the backlog from the journal once acks
+    flow again: the queue stayed near its bound, and the stream holds exactly once what
+    an offline derivation of the journal yields."""
+    server = NatsServer(tmp_path / "nats", free_port())
+    server.start()
+    limit = 512
+    try:
+
+        async def stall() -> None:
+            assert server.pid is not None
+            await asyncio.sleep(0.3)
+            os.kill(server.pid, signal.SIGSTOP)
+            try:
+                await asyncio.sleep(1.0)  # ~4,000 frames arrive, no acks
+            finally:
+                os.kill(server.pid, signal.SIGCONT)
+
+        async def main() -> Connector:
+            async with ReplayServer(synthetic="sim", symbols=SYMBOLS, seed=13, rate=4000) as rs:
+                options = Options(
+                    tmp_path / "data",
+                    server.url,
+                    ws_url=rs.url,
+                    rest_url=rs.rest_url,
+                    window=256,
+                    outbox_limit=limit,
+                )
+                connector = Connector(dev(), "sim", options=options)
+                await capture(connector, 2.0, during=stall)
+                return connector
+
+        connector = asyncio.run(main())
+        outbox = connector.outbox
+        assert outbox is not None and outbox.outages == 0 and outbox.pending == 0
+        (link,) = connector.links
+        assert link.lags >= 1 and link.live
+        assert link.caught_up > 2000  # the stalled second came back through the journal
+        # a catch-up step derives at most `room` lines, ~1.1 records each for `sim`
+        assert limit <= outbox.peak <= 1.5 * limit
+        stream = asyncio.run(read_stream(server.url, STREAM))
+        assert_exactly_once(stream, offline(tmp_path / "data"))
+    finally:
+        if server.pid is not None:
+            os.kill(server.pid, signal.SIGCONT)
         server.stop()
 
 

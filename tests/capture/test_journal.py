@@ -26,6 +26,7 @@ from ssmd.capture.journal import (
     read_manifest,
     verify_segment,
 )
+from ssmd.capture.journal_read import SegmentTail
 from ssmd.venues.recording import iter_journal
 
 S = 1_000_000_000
@@ -197,6 +198,31 @@ def test_flush_makes_lines_readable_while_open(tmp_path: Path) -> None:
     assert len(list(iter_segment(pos.path))) == 5
     j.close()
     assert open_segments(tmp_path, "dev", "kraken") == []
+
+
+def test_segment_tail_follows_the_writer(tmp_path: Path) -> None:
+    """A connector catching up reads each line once while the segment grows: lines
+    appear per flushed frame, `take` stops at the limit and resumes there, `skip_to`
+    jumps forward over lines derived meanwhile."""
+    j = journal(tmp_path, clock=FakeClock())
+    path = j.write(T0, 0, "in", "p0").path
+    tail = SegmentTail(path, start_line=1, read_size=7)  # tiny reads: frames cut anywhere
+    assert tail.take(10) == []  # p0 is skipped; nothing else flushed yet
+    for i in range(1, 6):
+        j.write(T0 + i, i, "in", f"p{i}")
+    assert tail.take(10) == []  # still in the writer's buffer
+    j.flush()
+    assert [(n, ln.payload) for n, ln in tail.take(3)] == [(1, "p1"), (2, "p2"), (3, "p3")]
+    for i in range(6, 12):
+        j.write(T0 + i, i, "in", f"p{i}")
+    j.flush()
+    assert [n for n, _ in tail.take(2)] == [4, 5]
+    tail.skip_to(9)  # 6..8 were derived live
+    assert [ln.payload for _, ln in tail.take(10)] == ["p9", "p10", "p11"]
+    with pytest.raises(ValueError):
+        tail.skip_to(3)
+    tail.close()
+    j.close()
 
 
 def test_tick_closes_an_idle_segment_when_its_time_is_up(tmp_path: Path) -> None:

@@ -64,8 +64,16 @@ class Options:
     rest_url: str | None = None
     """Override the venue's REST base URL (same reasons)."""
     status_interval: float = 2.0
-    outbox_limit: int = 50_000
     window: int = 8192
+    """Records in flight to JetStream (acks awaited) at most."""
+    outbox_limit: int = 2 * 8192
+    """Records queued behind the window at most. Past it the links stop deriving as
+    frames arrive (reads only journal, which is cheap) and derive from the journal as
+    the outbox drains: a backlog of a few windows keeps the publisher busy, while a
+    larger one only adds latency and, under overload, lets derivation starve the acks."""
+    catch_up_lines: int = 1000
+    """Journal lines derived per catch-up step (~30 ms of derivation: reads and acks
+    run in between)."""
     drain_timeout: float = 30.0
     staleness: StalenessPolicy = field(default_factory=StalenessPolicy)
     """When an instrument counts as stale (capture/staleness.py)."""
@@ -262,7 +270,7 @@ class Connector:
             outbox.put(messages, records[-1].ts_recv)
             if outbox.room <= 0:
                 for each in self.links:
-                    each.live = False
+                    each.lag()
         for resync in link.deriver.take_resyncs():
             self._resync(link, resync)
 
@@ -396,7 +404,7 @@ class Connector:
                 await asyncio.sleep(0.02)
                 continue
             for link in lagging:
-                link.catch_up(max(1, min(outbox.room, 5000)))
+                link.catch_up(max(1, min(outbox.room, self.options.catch_up_lines)))
             await asyncio.sleep(0)
 
     async def _tick_loop(self) -> None:
@@ -517,6 +525,7 @@ class Connector:
                 await asyncio.sleep(0.02)
         finally:
             for link in self.links:
+                link.close()
                 link.journal.close()
             await publisher.close(drain=1.0)
             if self._saving is not None:

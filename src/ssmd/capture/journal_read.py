@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import os
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ from ssmd.capture.journal_manifest import Manifest, manifest_path, read_manifest
 __all__ = [
     "SegmentInfo",
     "SegmentReader",
+    "SegmentTail",
     "Verdict",
     "iter_segment",
     "list_segments",
@@ -148,6 +150,94 @@ def iter_segment(
 ) -> SegmentReader:
     """Lines of a segment from `start_line` (0-based), open or closed; see SegmentReader."""
     return SegmentReader(path, start_line=start_line, stop_on_corrupt=stop_on_corrupt)
+
+
+class SegmentTail:
+    """Follows one segment while its writer appends to it (a connector catching up).
+
+    The file stays open and the zstd stream state is kept between `take()` calls, so
+    each call decodes only bytes it has not read before. (`iter_segment(path,
+    start_line=n)` per call decompresses the segment from its start every time:
+    quadratic in the segment's size, and exactly when the connector is overloaded.)
+    Lines the writer has not flushed (`Journal.flush`) are not visible yet; they come
+    out of a later `take()`.
+    """
+
+    def __init__(self, path: Path, start_line: int = 0, read_size: int = 1 << 16) -> None:
+        self.path = Path(path)
+        self.line = 0
+        """Index of the next line to come out of the decompressor."""
+        self._start = start_line
+        self._read_size = read_size
+        self._dctx = zstandard.ZstdDecompressor()
+        self._dobj = self._dctx.decompressobj()
+        self._pending = b""
+        self._ready: deque[tuple[int, bytes]] = deque()
+        self._offset = 0
+        try:
+            self._fh = self.path.open("rb")
+        except OSError as e:
+            raise JournalError(self.path, e.errno, f"cannot open segment ({e.strerror})") from e
+
+    def skip_to(self, line: int) -> None:
+        """Take nothing before `line` (forward only: the link went live for a while)."""
+        if line < self._start:
+            raise ValueError(f"cannot go back from line {self._start} to {line}")
+        self._start = line
+        ready = self._ready
+        while ready and ready[0][0] < line:
+            ready.popleft()
+
+    def take(self, limit: int) -> list[tuple[int, JournalLine]]:
+        """Up to `limit` (line index, line) not taken yet; fewer at the file's current end."""
+        out: list[tuple[int, JournalLine]] = []
+        ready = self._ready
+        while len(out) < limit:
+            if not ready and not self._fill():
+                break
+            while ready and len(out) < limit:
+                n, raw = ready.popleft()
+                try:
+                    out.append((n, decode_line(raw)))
+                except (msgspec.DecodeError, ValueError) as e:
+                    raise JournalCorrupt(self.path, None, f"bad line {n}: {e}") from None
+        return out
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def _fill(self) -> bool:
+        """Decompress the next chunk of the file; False at its current end."""
+        try:
+            chunk = self._fh.read(self._read_size)
+        except OSError as e:
+            raise JournalError(self.path, e.errno, f"cannot read segment ({e.strerror})") from e
+        if not chunk:
+            return False
+        while chunk:
+            try:
+                out = self._dobj.decompress(chunk)
+            except zstandard.ZstdError as e:
+                why = f"zstd error after byte {self._offset}: {e}"
+                raise JournalCorrupt(self.path, None, why) from None
+            if out:
+                *complete, self._pending = (self._pending + out).split(b"\n")
+                start, n = self._start, self.line
+                for raw in complete:
+                    if raw:
+                        if n >= start:
+                            self._ready.append((n, raw))
+                        n += 1
+                self.line = n
+            if self._dobj.eof:
+                rest = self._dobj.unused_data
+                self._offset += len(chunk) - len(rest)
+                self._dobj = self._dctx.decompressobj()
+                chunk = rest
+            else:
+                self._offset += len(chunk)
+                chunk = b""
+        return True
 
 
 # -- listing ------------------------------------------------------------------------

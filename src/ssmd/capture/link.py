@@ -10,14 +10,14 @@ once, in order, whichever way it arrives — and its state (books, sequences) st
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import orjson
 
 from ssmd.capture.derive import Deriver
 from ssmd.capture.journal import Journal, SegmentPos
-from ssmd.capture.journal_read import iter_segment
+from ssmd.capture.journal_read import SegmentTail
 from ssmd.capture.session import Session
 from ssmd.capture.staleness import InstrumentStaleness
 from ssmd.model.records import Record
@@ -40,9 +40,17 @@ class Link:
         self.opened: SegmentPos | None = None
         """The `open` line of the current venue connection (derivation restarts there)."""
         self.frames_in = 0
+        self.lags = 0
+        """Times the link fell back to deriving from the journal (the outbox was full)."""
+        self.caught_up = 0
+        """Journal lines derived while catching up."""
         self.staleness = InstrumentStaleness()
         self.iids: Mapping[str, int] = {}
         """The secmaster's iids (the connector's map, kept current by hot reload)."""
+        self._tail: SegmentTail | None = None
+        """The journal reader of the last catch-up (kept: each line is read once)…"""
+        self._tail_after: SegmentPos | None = None
+        """…and the line it stands right after."""
 
     # -- session callbacks (journal first, then derive if live) ------------------------
 
@@ -80,36 +88,93 @@ class Link:
 
     # -- catching up from the journal ---------------------------------------------------
 
-    def pending_lines(self, limit: int) -> Iterator[tuple[SegmentPos, str, bytes | str, int, str]]:
-        """Up to `limit` journal lines written but not yet derived, in order."""
-        self.journal.flush()  # make the open segment readable to its last line
-        segments = [self.journal.root / m.key for m in self.journal.manifests]
-        if self.journal.path is not None:
-            segments.append(self.journal.path)
-        start = self.derived
-        index, first = 0, 0
-        if start is not None:
-            index = _index(segments, start.path)
-            first = start.line + 1
-        produced = 0
-        for i in range(index, len(segments)):
-            path = segments[i]
-            for n, line in enumerate(iter_segment(path, start_line=first), start=first):
-                yield SegmentPos(path, n), line.d, line.payload, line.t, line.url
-                produced += 1
-                if produced >= limit:
-                    return
-            first = 0
+    def pending_lines(self, limit: int) -> list[tuple[SegmentPos, str, bytes | str, int, str]]:
+        """Up to `limit` journal lines written but not yet derived, in order (the caller
+        derives them all: `catch_up`).
+
+        Read through a `SegmentTail` kept while the link lags (each line is decompressed
+        once); the open segment is flushed only when the tail has run dry, so catching up
+        does not cut the journal into tiny zstd frames.
+        """
+        out: list[tuple[SegmentPos, str, bytes | str, int, str]] = []
+        tail = self._tail_at_derived()
+        flushed = False
+        while tail is not None and len(out) < limit:
+            got = tail.take(limit - len(out))
+            if got:
+                path = tail.path
+                out.extend((SegmentPos(path, n), ln.d, ln.payload, ln.t, ln.url) for n, ln in got)
+                continue
+            if tail.path == self.journal.path:  # dry at the open segment
+                if flushed:
+                    break
+                self.journal.flush()  # may seal it (size): then the next turn moves on
+                flushed = True
+                continue
+            segments = self._segments()
+            i = _index(segments, tail.path)
+            if i + 1 >= len(segments):
+                break
+            tail.close()
+            tail = self._tail = SegmentTail(segments[i + 1])
+        if out:
+            self._tail_after = out[-1][0]
+        return out
+
+    def lag(self) -> None:
+        """Stop deriving frames as they arrive (only journal them); `catch_up` resumes."""
+        if self.live:
+            self.live = False
+            self.lags += 1
 
     def catch_up(self, limit: int) -> bool:
         """Derive up to `limit` pending lines; True once derivation reached the head
         (the link is live again)."""
-        for pos, kind, payload, ts, url in self.pending_lines(limit):
+        lines = self.pending_lines(limit)
+        self.caught_up += len(lines)
+        for pos, kind, payload, ts, url in lines:
             self.derived = pos
             self.sink(self, self.deriver.line(kind, payload, ts, url))
         if self.derived == self.head:
             self.live = True
         return self.live
+
+    def close(self) -> None:
+        """Release the catch-up reader (the journal is closed by its owner)."""
+        if self._tail is not None:
+            self._tail.close()
+            self._tail = None
+
+    def _segments(self) -> list[Path]:
+        """This link's segments, oldest first: those its journal sealed, then the open one."""
+        segments = [self.journal.root / m.key for m in self.journal.manifests]
+        if self.journal.path is not None:
+            segments.append(self.journal.path)
+        return segments
+
+    def _tail_at_derived(self) -> SegmentTail | None:
+        """The reader positioned right after `derived`: the last catch-up's if it is
+        there or on that segment (moved forward past what was derived live meanwhile),
+        else a new one (None before anything was journaled)."""
+        start = self.derived
+        tail = self._tail
+        if tail is not None:
+            if start == self._tail_after:
+                return tail
+            if start is not None and tail.path == start.path:
+                tail.skip_to(start.line + 1)
+                self._tail_after = start
+                return tail
+            self.close()
+        self._tail_after = start
+        if start is not None:
+            self._tail = SegmentTail(start.path, start.line + 1)
+        else:
+            segments = self._segments()
+            if not segments:
+                return None
+            self._tail = SegmentTail(segments[0])
+        return self._tail
 
 
 def _index(segments: list[Path], path: Path) -> int:

@@ -36,9 +36,15 @@ class ConnectorCollector:
             "1 while records are derived live (0: catching up from the journal).",
             labels=[*labels, "conn"],
         )
+        lags = CounterMetricFamily(
+            "ssmd_connection_lags",
+            "Times the connection fell back to deriving from the journal (outbox full).",
+            labels=[*labels, "conn"],
+        )
         for link in c.links:
             conn = [*at, str(link.index)]
             frames.add_metric(conn, link.frames_in)
+            lags.add_metric(conn, link.lags)
             up.add_metric(conn, 1.0 if link.session and link.session.connected else 0.0)
             live.add_metric(conn, 1.0 if link.live else 0.0)
         records = CounterMetricFamily(
@@ -55,7 +61,7 @@ class ConnectorCollector:
             "ssmd_records_pending", "Records queued or in flight to JetStream.", labels=labels
         )
         pending.add_metric(at, outbox.pending if outbox else 0)
-        yield from (frames, up, live, records, acked, pending)
+        yield from (frames, up, live, lags, records, acked, pending)
 
 
 def connector_registry(connector: Connector) -> CollectorRegistry:

@@ -5,7 +5,9 @@ order through the acked `Publisher`; what JetStream has not acked yet stays in
 `unacked` and, after an outage, is sent again first — its deterministic Msg-Id makes a
 second copy harmless inside the stream's duplicate window. The queue has a limit: when
 it is reached the connector stops deriving and later catches up from the journal, so
-memory stays bounded whatever NATS does (DESIGN.md §1.4).
+memory stays bounded whatever NATS does (DESIGN.md §1.4), and an overloaded connector
+spends its time on cheap journal writes and on acks rather than on derivation whose
+output would only wait here.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class Outbox:
     def __init__(
         self,
         publisher: Publisher,
-        limit: int = 50_000,
+        limit: int = 2 * 8192,
         on_acked: Callable[[Message], None] | None = None,
         probe: AckLatency | None = None,
     ) -> None:
@@ -44,6 +46,8 @@ class Outbox:
         self.queue: deque[Message] = deque()
         self.unacked: deque[tuple[int, Message]] = deque()
         self.put_total = 0
+        self.peak = 0
+        """The longest the queue has been (the bound a connector keeps it to)."""
         """Messages ever put (resends after an outage not counted again)."""
         self.acked = 0
         self.duplicates = 0
@@ -70,7 +74,10 @@ class Outbox:
         queue = self.queue
         before = len(queue)
         queue.extend(messages)
-        self.put_total += len(queue) - before
+        after = len(queue)
+        self.put_total += after - before
+        if after > self.peak:
+            self.peak = after
         if self.probe is not None and ts_recv:
             self.probe.frame(self.put_total, ts_recv)
         if queue:

@@ -37,33 +37,44 @@ typedef struct {
     char token[TOKEN];
 } Row;
 
+/* A frame's levels: on the stack for an update, grown onto the heap for a snapshot. */
 typedef struct {
     Row *rows;
     Py_ssize_t nrows, cap;
     Row inline_rows[INLINE];
+} Rows;
+
+static void init_rows(Rows *r) {
+    r->rows = r->inline_rows;
+    r->nrows = 0;
+    r->cap = INLINE;
+}
+
+static Row *new_row(Rows *r) {
+    if (r->nrows == r->cap) {
+        Py_ssize_t cap = r->cap * 4;
+        Row *rows = r->rows == r->inline_rows ? PyMem_Malloc(cap * sizeof(Row))
+                                              : PyMem_Realloc(r->rows, cap * sizeof(Row));
+        if (!rows)
+            return NULL;
+        if (r->rows == r->inline_rows)
+            memcpy(rows, r->inline_rows, sizeof r->inline_rows);
+        r->rows = rows;
+        r->cap = cap;
+    }
+    return &r->rows[r->nrows++];
+}
+
+static void free_rows(Rows *r) {
+    if (r->rows != r->inline_rows)
+        PyMem_Free(r->rows);
+}
+
+typedef struct {
+    Rows r;
     Slice checksum, name, pair;
     int has_checksum, snapshot;
 } Frame;
-
-static Row *new_row(Frame *f) {
-    if (f->nrows == f->cap) {
-        Py_ssize_t cap = f->cap * 4;
-        Row *rows = f->rows == f->inline_rows ? PyMem_Malloc(cap * sizeof(Row))
-                                              : PyMem_Realloc(f->rows, cap * sizeof(Row));
-        if (!rows)
-            return NULL;
-        if (f->rows == f->inline_rows)
-            memcpy(rows, f->inline_rows, sizeof f->inline_rows);
-        f->rows = rows;
-        f->cap = cap;
-    }
-    return &f->rows[f->nrows++];
-}
-
-static void free_rows(Frame *f) {
-    if (f->rows != f->inline_rows)
-        PyMem_Free(f->rows);
-}
 
 /* -- the restricted JSON grammar (no whitespace, no escapes: else Python's job) -------- */
 
@@ -105,7 +116,7 @@ static int rows(Cur *c, Frame *f, int side) {
     if (eat(c, ']'))
         return 1;
     do {
-        Row *r = new_row(f);
+        Row *r = new_row(&f->r);
         Slice flag;
         if (!r)
             return 0;
@@ -147,7 +158,7 @@ static int body(Cur *c, Frame *f) {
         }
     } while (eat(c, ','));
     if (seen & (8 | 16)) {
-        if ((seen & 7) || f->snapshot || f->nrows == 0)
+        if ((seen & 7) || f->snapshot || f->r.nrows == 0)
             return 0;
         f->snapshot = 1;
     } else if (!seen) {
@@ -234,8 +245,8 @@ static int parse_rows(Frame *f, long long pdec, long long qdec, long long pmul, 
     unsigned long long pmax = (unsigned long long)(LLONG_MAX / pmul);
     unsigned long long qmax = (unsigned long long)(LLONG_MAX / qmul);
     Slice newest = {"", 0};
-    for (Py_ssize_t i = 0; i < f->nrows; i++) {
-        Row *r = &f->rows[i];
+    for (Py_ssize_t i = 0; i < f->r.nrows; i++) {
+        Row *r = &f->r.rows[i];
         unsigned long long pi, qi;
         r->ntoken = 0;
         if (!digits(r->price, pdec, pmax, &pi, r) || !pi || !digits(r->qty, qdec, qmax, &qi, r))
@@ -267,7 +278,7 @@ static PyObject *ascii(const char *s, Py_ssize_t n) {
 /* -- the book: the reference's structures (kraken_v1._KState, _Top, L2Book) ------------- */
 
 static PyObject *S_valid, *S_native, *S_part, *S_symbol, *S_iid, *S_crc, *S_crc_a;
-static PyObject *S_reset_top, *S_token, *KWNAMES, *VENUE, *ZERO;
+static PyObject *S_reset_top, *S_token, *KWNAMES, *VENUE, *ZERO, *MINUS_ONE;
 
 typedef struct {
     PyObject *top, *levels, *keys, *prices, *tokens, *odd;
@@ -561,24 +572,73 @@ static PyObject *outcome(int code, PyObject *state, PyObject *ts, PyObject *a, P
     return t;
 }
 
-/* best bid >= best ask (`L2Book.is_crossed`): 1, 0, or -1 on error. */
-static int crossed(Book *b) {
-    if (!PyList_GET_SIZE(b->bids.keys) || !PyList_GET_SIZE(b->asks.keys))
+/* best bid >= best ask (`L2Book.is_crossed`; bid keys are negated prices): 1, 0, -1. */
+static int crossed_keys(PyObject *bid_keys, PyObject *ask_keys) {
+    if (!PyList_GET_SIZE(bid_keys) || !PyList_GET_SIZE(ask_keys))
         return 0;
-    PyObject *bid = PyNumber_Negative(PyList_GET_ITEM(b->bids.keys, 0));
+    PyObject *bid = PyNumber_Negative(PyList_GET_ITEM(bid_keys, 0));
     if (!bid)
         return -1;
-    int rc = PyObject_RichCompareBool(bid, PyList_GET_ITEM(b->asks.keys, 0), Py_GE);
+    int rc = PyObject_RichCompareBool(bid, PyList_GET_ITEM(ask_keys, 0), Py_GE);
     Py_DECREF(bid);
     return rc;
+}
+
+static int crossed(Book *b) {
+    return crossed_keys(b->bids.keys, b->asks.keys);
+}
+
+/* The end of an update both versions share: a checksum mismatch (code 1), a crossed
+ * book (code 2), else the Book record — as `[record]` when a checksum was verified (the
+ * usual frame: no tuple to build and unpack), else (0, state, ts, record, 0). Takes
+ * over `ts`. */
+static PyObject *finish(PyObject *state, PyObject *ts, int has_checksum, unsigned long venue_crc,
+                        const Slice *venue_text, unsigned long ours, PyObject *bid_keys,
+                        PyObject *ask_keys, PyObject *const *kw_values, PyObject *book_type) {
+    if (has_checksum && ours != venue_crc) {
+        PyObject *text = venue_text ? ascii(venue_text->s, venue_text->n)
+                                    : PyLong_FromUnsignedLong(venue_crc);
+        return outcome(1, state, ts, text, PyLong_FromUnsignedLong(ours));
+    }
+    int x = crossed_keys(bid_keys, ask_keys);
+    if (x) {
+        if (x < 0) {
+            Py_DECREF(ts);
+            return NULL;
+        }
+        return outcome(2, state, ts, Py_NewRef(Py_None), Py_NewRef(Py_None));
+    }
+    PyObject *symbol = PyObject_GetAttr(state, S_symbol);
+    PyObject *iid = symbol ? PyObject_GetAttr(state, S_iid) : NULL;
+    PyObject *book = NULL, *result = NULL;
+    if (iid) {
+        PyObject *kw[9] = {kw_values[0], kw_values[1], symbol, iid, ts, kw_values[2], Py_False,
+                           kw_values[3], kw_values[4]};
+        book = PyObject_Vectorcall(book_type, kw, 0, KWNAMES);
+    }
+    Py_XDECREF(symbol);
+    Py_XDECREF(iid);
+    if (book && has_checksum) {
+        Py_DECREF(ts);
+        result = PyList_New(1);
+        if (result)
+            PyList_SET_ITEM(result, 0, book);
+        else
+            Py_DECREF(book);
+        return result;
+    }
+    if (book)
+        return outcome(0, state, ts, book, PyLong_FromLong(0));
+    Py_DECREF(ts);
+    return NULL;
 }
 
 /* A snapshot is ours if each side is strictly best first with no empty level. */
 static int sorted_side(Frame *f, int side) {
     long long last = 0;
     int first = 1;
-    for (Py_ssize_t i = 0; i < f->nrows; i++) {
-        Row *r = &f->rows[i];
+    for (Py_ssize_t i = 0; i < f->r.nrows; i++) {
+        Row *r = &f->r.rows[i];
         if (r->side != side)
             continue;
         if (!r->sz || (!first && (side ? r->px >= last : r->px <= last)))
@@ -598,8 +658,8 @@ static int fill_side(Book *b, Side *sd, Frame *f, int side, PyObject *out) {
     if (!keys)
         return -1;
     PyDict_Clear(sd->levels);
-    for (Py_ssize_t i = 0; i < f->nrows; i++) {
-        Row *r = &f->rows[i];
+    for (Py_ssize_t i = 0; i < f->r.nrows; i++) {
+        Row *r = &f->r.rows[i];
         if (r->side != side || (b->depth && kept == b->depth))
             continue;
         PyObject *px = PyLong_FromLongLong(r->px), *sz = PyLong_FromLongLong(r->sz);
@@ -621,10 +681,10 @@ done:
 
 static PyObject *snapshot(Book *b, Frame *f, PyObject *args[]) {
     /* the precision comes from the first ask (else bid), as in the reference */
-    Row *first = &f->rows[0];
-    for (Py_ssize_t i = 0; i < f->nrows; i++)
-        if (f->rows[i].side == 0) {
-            first = &f->rows[i];
+    Row *first = &f->r.rows[0];
+    for (Py_ssize_t i = 0; i < f->r.nrows; i++)
+        if (f->r.rows[i].side == 0) {
+            first = &f->r.rows[i];
             break;
         }
     const char *pd = memchr(first->price.s, '.', (size_t)first->price.n);
@@ -711,51 +771,472 @@ static PyObject *update(Book *b, Frame *f, PyObject *args[]) {
     PyObject *out_a = PyList_New(0), *out_b = PyList_New(0), *result = NULL, *ts = NULL;
     if (!out_a || !out_b)
         goto done;
-    for (Py_ssize_t i = 0; i < f->nrows; i++) {
-        Row *r = &f->rows[i];
+    for (Py_ssize_t i = 0; i < f->r.nrows; i++) {
+        Row *r = &f->r.rows[i];
         if (apply_row(b, r->side ? &b->bids : &b->asks, r, r->side ? out_b : out_a) < 0)
             goto done;
     }
     if ((b->asks.touched && PyObject_SetAttr(b->asks.top, S_part, Py_None) < 0) ||
         (b->bids.touched && PyObject_SetAttr(b->bids.top, S_part, Py_None) < 0))
         goto done;
+    unsigned long ours = 0;
+    if (f->has_checksum && checksum(b, &ours) < 0)
+        goto done;
     if (!(ts = PyLong_FromLongLong(ts_event)))
         goto done;
-    if (f->has_checksum) {
-        unsigned long ours;
-        if (checksum(b, &ours) < 0)
-            goto done;
-        if (ours != venue_crc) {
-            result = outcome(1, b->state, ts, ascii(f->checksum.s, f->checksum.n),
-                             PyLong_FromUnsignedLong(ours));
-            ts = NULL;
-            goto done;
-        }
-    }
-    int x = crossed(b);
-    if (x) {
-        if (x > 0) {
-            result = outcome(2, b->state, ts, Py_NewRef(Py_None), Py_NewRef(Py_None));
-            ts = NULL;
-        }
-        goto done;
-    }
-    PyObject *symbol = PyObject_GetAttr(b->state, S_symbol);
-    PyObject *iid = symbol ? PyObject_GetAttr(b->state, S_iid) : NULL;
-    if (iid) {
-        PyObject *kw[9] = {args[3], VENUE, symbol, iid, ts, args[2], Py_False, out_b, out_a};
-        PyObject *book = PyObject_Vectorcall(args[4], kw, 0, KWNAMES);
-        if (book) {
-            result = outcome(0, b->state, ts, book, PyLong_FromLong(f->has_checksum));
-            ts = NULL;
-        }
-    }
-    Py_XDECREF(symbol);
-    Py_XDECREF(iid);
+    PyObject *kw[5] = {args[3], VENUE, args[2], out_b, out_a};
+    result = finish(b->state, ts, f->has_checksum, venue_crc, &f->checksum, ours, b->bids.keys,
+                    b->asks.keys, kw, args[4]);
+    ts = NULL;
 done:
     Py_XDECREF(ts);
     Py_XDECREF(out_a);
     Py_XDECREF(out_b);
+    return result;
+}
+
+/* -- Kraken v2 (and `sim`): book updates ------------------------------------------------
+ *
+ * `{"channel":"book","type":"update","data":[{"symbol", "bids", "asks", "checksum",
+ * "timestamp"}]}` with prices and quantities as JSON numbers; the reference is
+ * kraken_v2.py (`KrakenV2Normalizer._book`, `_V2Book.apply` and `.checksum`). Taken:
+ * one entry, members once each in any order, levels `{"price", "qty"}` as plain JSON
+ * numbers (no sign or exponent, at most 9 decimals, within int64 at 1e-9), the time in
+ * Kraken's `YYYY-MM-DDTHH:MM:SS.ffffffZ`, an integer checksum, a valid book at a
+ * precision of at most 9 decimals. Snapshots stay in Python (one per subscription). */
+
+typedef struct {
+    Slice symbol, stamp;
+    Rows r; /* bids then asks, each in wire order (the reference applies bids first) */
+    Py_ssize_t nbids;
+    unsigned long checksum;
+    int has_checksum, has_stamp;
+} Update2;
+
+/* A JSON number as 1e-9 fixed point: `0` or `[1-9][0-9]*`, then `.` and 1..9 digits. */
+static int number(Cur *c, long long *out) {
+    unsigned long long whole = 0, frac = 0, scale = 1000000000ULL;
+    if (c->p >= c->end)
+        return 0;
+    if (*c->p == '0') {
+        c->p++;
+    } else if (*c->p >= '1' && *c->p <= '9') {
+        while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+            if (whole > (unsigned long long)(LLONG_MAX / 1000000000LL))
+                return 0;
+            whole = whole * 10 + (unsigned)(*c->p++ - '0');
+        }
+    } else {
+        return 0;
+    }
+    if (eat(c, '.')) {
+        int n = 0;
+        while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+            if (++n > 9)
+                return 0;
+            frac = frac * 10 + (unsigned)(*c->p++ - '0');
+            scale /= 10;
+        }
+        if (!n)
+            return 0;
+    }
+    if (c->p < c->end && (*c->p == 'e' || *c->p == 'E' || *c->p == '.'))
+        return 0;
+    unsigned long long v = whole * 1000000000ULL;
+    if (whole > (unsigned long long)(LLONG_MAX / 1000000000LL) || v > (unsigned long long)LLONG_MAX - frac * scale)
+        return 0;
+    *out = (long long)(v + frac * scale);
+    return 1;
+}
+
+static int key_is(Slice k, const char *name) {
+    size_t n = strlen(name);
+    return (size_t)k.n == n && memcmp(k.s, name, n) == 0;
+}
+
+/* `[{"price":N,"qty":N}, ...]` */
+static int levels2(Cur *c, Update2 *u, int side) {
+    if (!eat(c, '['))
+        return 0;
+    if (eat(c, ']'))
+        return 1;
+    do {
+        Row *r = new_row(&u->r);
+        Slice k;
+        int seen = 0;
+        if (!r || !eat(c, '{'))
+            return 0;
+        r->side = side;
+        do {
+            if (!str(c, &k) || !eat(c, ':'))
+                return 0;
+            int bit = key_is(k, "price") ? 1 : key_is(k, "qty") ? 2 : 0;
+            if (!bit || (seen & bit) || !number(c, bit == 1 ? &r->px : &r->sz))
+                return 0;
+            seen |= bit;
+        } while (eat(c, ','));
+        if (seen != 3 || !eat(c, '}') || !r->px)
+            return 0;
+    } while (eat(c, ','));
+    return eat(c, ']');
+}
+
+static int entry2(Cur *c, Update2 *u) {
+    int seen = 0;
+    Slice k;
+    if (!eat(c, '{'))
+        return 0;
+    do {
+        if (!str(c, &k) || !eat(c, ':'))
+            return 0;
+        int bit = key_is(k, "symbol") ? 1 : key_is(k, "bids") ? 2 : key_is(k, "asks") ? 4
+                : key_is(k, "checksum") ? 8 : key_is(k, "timestamp") ? 16 : 0;
+        if (!bit || (seen & bit))
+            return 0;
+        seen |= bit;
+        if (bit == 1) {
+            if (!str(c, &u->symbol))
+                return 0;
+        } else if (bit == 2 || bit == 4) {
+            /* bids must come first in `rows`: asks before bids on the wire are declined */
+            if (bit == 2 && (seen & 4))
+                return 0;
+            if (!levels2(c, u, bit == 2))
+                return 0;
+            if (bit == 2)
+                u->nbids = u->r.nrows;
+        } else if (bit == 8) {
+            const char *start = c->p;
+            unsigned long long v = 0;
+            while (c->p < c->end && *c->p >= '0' && *c->p <= '9' && c->p - start < 10)
+                v = v * 10 + (unsigned)(*c->p++ - '0');
+            if (c->p == start || (c->p - start > 1 && *start == '0') || v > 0xFFFFFFFFULL ||
+                (c->p < c->end && ((*c->p >= '0' && *c->p <= '9') || *c->p == '.' ||
+                                   *c->p == 'e' || *c->p == 'E')))
+                return 0;
+            u->checksum = (unsigned long)v;
+            u->has_checksum = 1;
+        } else {
+            if (!str(c, &u->stamp))
+                return 0;
+            u->has_stamp = 1;
+        }
+    } while (eat(c, ','));
+    return (seen & 1) && eat(c, '}');
+}
+
+static int frame2(const char *p, Py_ssize_t n, Update2 *u) {
+    Cur c = {p, p + n};
+    int seen = 0;
+    Slice k, v;
+    if (!eat(&c, '{'))
+        return 0;
+    do {
+        if (!str(&c, &k) || !eat(&c, ':'))
+            return 0;
+        int bit = key_is(k, "channel") ? 1 : key_is(k, "type") ? 2 : key_is(k, "data") ? 4 : 0;
+        if (!bit || (seen & bit))
+            return 0;
+        seen |= bit;
+        if (bit == 4) {
+            if (!eat(&c, '[') || !entry2(&c, u) || !eat(&c, ']'))
+                return 0;
+        } else if (!str(&c, &v) || !key_is(v, bit == 1 ? "book" : "update")) {
+            return 0;
+        }
+    } while (eat(&c, ','));
+    return seen == 7 && eat(&c, '}') && c.p == c.end;
+}
+
+/* The timestamp's ns: the whole seconds through the reference's `_ts` (one cached
+ * second here), the micros in C. 1 ok, 0 decline, -1 error. */
+static char seconds_text[19];
+static long long seconds_ns = -1;
+
+static int stamp2(Slice s, PyObject *ts_func, long long *ns) {
+    long long micros = 0;
+    if (s.n != 27 || s.s[19] != '.' || s.s[26] != 'Z')
+        return 0;
+    for (int i = 20; i < 26; i++) {
+        unsigned d = (unsigned)(s.s[i] - '0');
+        if (d > 9)
+            return 0;
+        micros = micros * 10 + d;
+    }
+    if (seconds_ns < 0 || memcmp(seconds_text, s.s, 19) != 0) {
+        PyObject *text = ascii(s.s, s.n);
+        PyObject *got = text ? PyObject_CallOneArg(ts_func, text) : NULL;
+        Py_XDECREF(text);
+        if (!got) {
+            PyErr_Clear(); /* a bad time: the reference reports it */
+            return 0;
+        }
+        int ok = 1;
+        long long whole = as_ll(got, &ok);
+        Py_DECREF(got);
+        if (!ok) {
+            PyErr_Clear();
+            return 0;
+        }
+        memcpy(seconds_text, s.s, 19);
+        seconds_ns = whole - micros * 1000;
+    }
+    *ns = seconds_ns + micros * 1000;
+    return 1;
+}
+
+typedef struct {
+    PyObject *levels, *keys, *tokens;
+    long long sign;
+} Side2;
+
+/* The digits of `value // div` (a level's token part). */
+static int put_digits(char *buf, int n, unsigned long long v) {
+    char tmp[24];
+    int k = 0;
+    do {
+        tmp[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (k)
+        buf[n++] = tmp[--k];
+    return n;
+}
+
+/* `_V2Book.apply` for one side's rows; evicted levels go to `out` after all rows. */
+static int apply2(Side2 *sd, Row *rows, Py_ssize_t n, long long depth, long long pdiv,
+                  long long qdiv, PyObject *out) {
+    PyObject *evicted = PyList_New(0);
+    if (!evicted)
+        return -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Row *r = &rows[i];
+        long long key = sd->sign * r->px;
+        PyObject *px = PyLong_FromLongLong(r->px), *sz = PyLong_FromLongLong(r->sz);
+        PyObject *keyo = px ? PyLong_FromLongLong(key) : NULL, *tok = NULL, *worst = NULL;
+        int bad = !sz || !keyo || append_level(out, px, sz) < 0;
+        if (bad) {
+        } else if (!r->sz) {
+            PyObject *had = PyDict_GetItemWithError(sd->levels, px);
+            if (had) {
+                Py_ssize_t rank = bisect_left(sd->keys, key);
+                bad = rank < 0 || PyDict_DelItem(sd->levels, px) < 0 ||
+                      PyList_SetSlice(sd->keys, rank, rank + 1, NULL) < 0;
+                if (!bad && PyDict_Contains(sd->tokens, keyo) == 1)
+                    bad = PyDict_DelItem(sd->tokens, keyo) < 0;
+            } else {
+                bad = PyErr_Occurred() != NULL;
+            }
+        } else {
+            char buf[48];
+            int len = put_digits(buf, 0, (unsigned long long)(r->px / pdiv));
+            len = put_digits(buf, len, (unsigned long long)(r->sz / qdiv));
+            int has = PyDict_Contains(sd->levels, px);
+            bad = has < 0 || !(tok = ascii(buf, len)) || PyDict_SetItem(sd->tokens, keyo, tok) < 0 ||
+                  PyDict_SetItem(sd->levels, px, sz) < 0;
+            if (!bad && !has) {
+                /* insort: bisect_right == bisect_left, the key being absent */
+                Py_ssize_t rank = bisect_left(sd->keys, key);
+                bad = rank < 0 || PyList_Insert(sd->keys, rank, keyo) < 0;
+                Py_ssize_t len_keys = PyList_GET_SIZE(sd->keys);
+                if (!bad && depth && len_keys > depth) {
+                    PyObject *wkey = Py_NewRef(PyList_GET_ITEM(sd->keys, len_keys - 1));
+                    worst = sd->sign < 0 ? PyNumber_Negative(wkey) : Py_NewRef(wkey);
+                    bad = !worst || PyList_SetSlice(sd->keys, len_keys - 1, len_keys, NULL) < 0 ||
+                          PyDict_DelItem(sd->levels, worst) < 0;
+                    if (!bad && PyDict_Contains(sd->tokens, wkey) == 1)
+                        bad = PyDict_DelItem(sd->tokens, wkey) < 0;
+                    if (!bad) {
+                        int ok = 1;
+                        as_ll(worst, &ok);
+                        PyErr_Clear();
+                        if (ok) /* else beyond the wire schema (`publishable`) */
+                            bad = append_level(evicted, worst, ZERO) < 0;
+                    }
+                    Py_DECREF(wkey);
+                }
+            }
+        }
+        Py_XDECREF(px);
+        Py_XDECREF(sz);
+        Py_XDECREF(keyo);
+        Py_XDECREF(tok);
+        Py_XDECREF(worst);
+        if (bad) {
+            Py_DECREF(evicted);
+            return -1;
+        }
+    }
+    int rc = PyList_SetSlice(out, PyList_GET_SIZE(out), PyList_GET_SIZE(out), evicted);
+    Py_DECREF(evicted);
+    return rc;
+}
+
+/* The top-10 tokens of a side, joined (`"".join(map(tokens.__getitem__, keys[:10]))`). */
+static PyObject *top_part(Side2 *sd) {
+    PyObject *top = PyList_New(0);
+    if (!top)
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(sd->keys);
+    for (Py_ssize_t i = 0; i < n && i < TOP; i++) {
+        PyObject *tok = PyDict_GetItemWithError(sd->tokens, PyList_GET_ITEM(sd->keys, i));
+        if (!tok) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_KeyError, "a top-10 level has no checksum token");
+            Py_DECREF(top);
+            return NULL;
+        }
+        if (PyList_Append(top, tok) < 0) {
+            Py_DECREF(top);
+            return NULL;
+        }
+    }
+    PyObject *part = joined(top);
+    Py_DECREF(top);
+    return part;
+}
+
+static PyObject *S_bid_part;
+
+/* `_V2Book.checksum` after the update invalidated the sides it had rows for. */
+static int checksum2(PyObject *state, Side2 *asks, Side2 *bids, int asks_changed, int bids_changed,
+                     unsigned long *crc) {
+    int ok = 1;
+    long long crc_a = asks_changed ? -1 : get_ll(state, S_crc_a, &ok);
+    PyObject *part = bids_changed ? Py_NewRef(Py_None) : PyObject_GetAttr(state, S_bid_part);
+    int rc = -1;
+    if (!ok || !part)
+        goto done;
+    if (crc_a < 0) {
+        PyObject *a = top_part(asks);
+        if (!a)
+            goto done;
+        crc_a = (long long)crc32(0L, (const Bytef *)PyBytes_AS_STRING(a), (uInt)PyBytes_GET_SIZE(a));
+        Py_DECREF(a);
+        if (set_ll(state, S_crc_a, (unsigned long)crc_a) < 0)
+            goto done;
+    }
+    if (part == Py_None) {
+        Py_SETREF(part, top_part(bids));
+        if (!part || PyObject_SetAttr(state, S_bid_part, part) < 0)
+            goto done;
+    }
+    if (!PyBytes_Check(part)) {
+        PyErr_SetString(PyExc_TypeError, "_V2Book.bid_part: expected bytes");
+        goto done;
+    }
+    *crc = crc32((uLong)crc_a, (const Bytef *)PyBytes_AS_STRING(part), (uInt)PyBytes_GET_SIZE(part));
+    rc = 0;
+done:
+    Py_XDECREF(part);
+    return rc;
+}
+
+static int load_side2(PyObject *native, Py_ssize_t at, long long sign, Side2 *sd) {
+    sd->levels = PyTuple_GET_ITEM(native, at);
+    sd->keys = PyTuple_GET_ITEM(native, at + 1);
+    sd->tokens = PyTuple_GET_ITEM(native, at + 2);
+    sd->sign = sign;
+    return PyDict_Check(sd->levels) && PyList_Check(sd->keys) && PyDict_Check(sd->tokens);
+}
+
+PyDoc_STRVAR(v2_book_doc,
+"v2_book(books, payload, ts_recv, feed, venue, Book, ts) -> list | tuple | None\n\n"
+"One Kraken v2 book update frame for a symbol in `books` (`ts`: the reference's time\n"
+"parser, asked once per new second). None: not the common shape, nothing changed. A\n"
+"list: [the Book record], its checksum verified. Else (code, state, ts_event, a, b) as\n"
+"v1_book's.");
+
+static PyObject *v2_book(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
+    Update2 u;
+    const char *p;
+    Py_ssize_t n;
+    PyObject *result = NULL, *native = NULL, *out_a = NULL, *out_b = NULL, *ts = NULL;
+    (void)mod;
+    if (nargs != 7 || !PyDict_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "v2_book(books: dict, payload, ts_recv, feed, venue, Book, ts)");
+        return NULL;
+    }
+    if (PyBytes_Check(args[1])) {
+        p = PyBytes_AS_STRING(args[1]);
+        n = PyBytes_GET_SIZE(args[1]);
+    } else if (PyUnicode_Check(args[1]) && PyUnicode_IS_ASCII(args[1])) {
+        p = (const char *)PyUnicode_DATA(args[1]);
+        n = PyUnicode_GET_LENGTH(args[1]);
+    } else {
+        Py_RETURN_NONE;
+    }
+    init_rows(&u.r);
+    u.nbids = 0;
+    u.has_checksum = u.has_stamp = 0;
+    if (!frame2(p, n, &u))
+        goto decline;
+    PyObject *symbol = ascii(u.symbol.s, u.symbol.n);
+    PyObject *state = symbol ? PyDict_GetItemWithError(args[0], symbol) : NULL;
+    Py_XDECREF(symbol);
+    if (!state) {
+        if (PyErr_Occurred())
+            goto done;
+        goto decline;
+    }
+    PyObject *valid = PyObject_GetAttr(state, S_valid);
+    if (!valid)
+        goto done;
+    int ok = valid == Py_True;
+    Py_DECREF(valid);
+    if (!ok)
+        goto decline;
+    if (!(native = PyObject_GetAttr(state, S_native)))
+        goto done;
+    if (native == Py_None)
+        goto decline;
+    Side2 asks, bids;
+    long long pdiv, qdiv, depth, ts_event = 0;
+    ok = PyTuple_Check(native) && PyTuple_GET_SIZE(native) == 9 &&
+         load_side2(native, 0, 1, &asks) && load_side2(native, 3, -1, &bids);
+    if (ok) {
+        pdiv = as_ll(PyTuple_GET_ITEM(native, 6), &ok);
+        qdiv = as_ll(PyTuple_GET_ITEM(native, 7), &ok);
+        depth = as_ll(PyTuple_GET_ITEM(native, 8), &ok);
+    }
+    if (!ok || pdiv <= 0 || qdiv <= 0) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_TypeError, "_V2Book.native: not the expected layout");
+        goto done;
+    }
+    if (u.has_stamp && u.stamp.n && !stamp2(u.stamp, args[6], &ts_event))
+        goto decline;
+    /* accepted: bids, then asks, as the reference */
+    if (!(out_a = PyList_New(0)) || !(out_b = PyList_New(0)))
+        goto done;
+    Py_ssize_t nasks = u.r.nrows - u.nbids;
+    if ((u.nbids && apply2(&bids, u.r.rows, u.nbids, depth, pdiv, qdiv, out_b) < 0) ||
+        (nasks && apply2(&asks, u.r.rows + u.nbids, nasks, depth, pdiv, qdiv, out_a) < 0))
+        goto done;
+    unsigned long ours = 0;
+    if (u.has_checksum) {
+        if (checksum2(state, &asks, &bids, nasks > 0, u.nbids > 0, &ours) < 0)
+            goto done;
+    } else if ((nasks && PyObject_SetAttr(state, S_crc_a, MINUS_ONE) < 0) ||
+               (u.nbids && PyObject_SetAttr(state, S_bid_part, Py_None) < 0)) {
+        goto done;
+    }
+    if (!(ts = PyLong_FromLongLong(ts_event)))
+        goto done;
+    PyObject *kw[5] = {args[3], args[4], args[2], out_b, out_a};
+    result = finish(state, ts, u.has_checksum, u.checksum, NULL, ours, bids.keys, asks.keys, kw,
+                    args[5]);
+    ts = NULL;
+    goto done;
+decline:
+    result = Py_NewRef(Py_None);
+done:
+    Py_XDECREF(native);
+    Py_XDECREF(out_a);
+    Py_XDECREF(out_b);
+    Py_XDECREF(ts);
+    free_rows(&u.r);
     return result;
 }
 
@@ -789,12 +1270,10 @@ static PyObject *v1_book(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     } else {
         Py_RETURN_NONE;
     }
-    f.rows = f.inline_rows;
-    f.nrows = 0;
-    f.cap = INLINE;
+    init_rows(&f.r);
     f.has_checksum = f.snapshot = 0;
     if (!frame(p, n, &f)) {
-        free_rows(&f);
+        free_rows(&f.r);
         if (PyErr_Occurred())
             return NULL;
         Py_RETURN_NONE;
@@ -823,12 +1302,13 @@ static PyObject *v1_book(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     result = loaded ? update(&b, &f, (PyObject **)args) : Py_NewRef(Py_None);
 done:
     Py_XDECREF(b.native);
-    free_rows(&f);
+    free_rows(&f.r);
     return result;
 }
 
 static PyMethodDef methods[] = {
     {"v1_book", (PyCFunction)(void (*)(void))v1_book, METH_FASTCALL, v1_book_doc},
+    {"v2_book", (PyCFunction)(void (*)(void))v2_book, METH_FASTCALL, v2_book_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -847,9 +1327,11 @@ PyMODINIT_FUNC PyInit__kraken_native(void) {
     S_crc = PyUnicode_InternFromString("crc");
     S_crc_a = PyUnicode_InternFromString("crc_a");
     S_reset_top = PyUnicode_InternFromString("reset_top");
+    S_bid_part = PyUnicode_InternFromString("bid_part");
     S_token = PyUnicode_InternFromString("token");
     VENUE = PyUnicode_InternFromString("kraken");
     ZERO = PyLong_FromLong(0);
+    MINUS_ONE = PyLong_FromLong(-1);
     static const char *kw[] = {"feed", "venue", "symbol", "iid", "ts_event", "ts_recv",
                                "snapshot", "bids", "asks"};
     KWNAMES = PyTuple_New(9); /* interned: msgspec matches them by identity first */
@@ -860,7 +1342,7 @@ PyMODINIT_FUNC PyInit__kraken_native(void) {
         PyTuple_SET_ITEM(KWNAMES, i, name);
     }
     if (!S_valid || !S_native || !S_part || !S_symbol || !S_iid || !S_crc || !S_crc_a ||
-        !S_reset_top || !S_token || !VENUE || !ZERO || !KWNAMES)
+        !S_reset_top || !S_bid_part || !S_token || !VENUE || !ZERO || !MINUS_ONE || !KWNAMES)
         return NULL;
     return PyModule_Create(&module);
 }

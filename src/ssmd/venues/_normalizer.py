@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from ssmd.book.integrity import BookState
+from ssmd.book.integrity import BookState, crossed_detail
 from ssmd.model.fixed import SCALE, to_fixed
 from ssmd.model.instrument import Instrument
 from ssmd.model.records import Book, Gap, GapReason, InstrumentRecord, Level, Record
@@ -304,6 +304,35 @@ class NormalizerBase:
             for rec in out:
                 kind = rec.__struct_config__.tag
                 records[kind] = records.get(kind, 0) + 1  # type: ignore[index]
+        return out
+
+    def native_outcome(
+        self,
+        got: tuple[int, Any, int, Any, Any] | Exception,
+        payload: bytes | str,
+        ts_recv: int,
+        fail: Callable[[Any, GapReason, str, int, int], Gap],
+    ) -> list[Record]:
+        """Finish a frame a C book path took (venues/_kraken_native.c), as `on_frame`
+        would: count it, and turn its verdict into records. `got` is what it raised (the
+        book may be half updated: withdrawn as after a bad frame) or (code, state,
+        ts_event, a, b): 0 = a is the record, b 1 if a checksum verified; 1 = checksum
+        mismatch (venue's a, ours b); 2 = crossed. `fail(state, reason, detail, ts_recv,
+        ts_event)` is the venue's book failure."""
+        stats = self.stats
+        stats.frames += 1
+        if isinstance(got, Exception):
+            out = self._on_bad_frame(payload, ts_recv, got)
+        else:
+            code, state, ts_event, a, b = got
+            if code == 0:
+                stats.checksums_verified += b
+                out = [a]
+            elif code == 1:
+                out = [fail(state, "checksum", f"venue {a} != ours {b}", ts_recv, ts_event)]
+            else:
+                out = [fail(state, "crossed", crossed_detail(state.book), ts_recv, ts_event)]
+        self._count(out)
         return out
 
     def on_rest(self, endpoint: str, body: bytes | str, ts_recv: int) -> list[Record]:

@@ -25,7 +25,7 @@ from ssmd.book.integrity import BookState, crossed_detail
 from ssmd.book.l2 import BookSide, L2Book
 from ssmd.model.fixed import SCALE, to_fixed
 from ssmd.model.instrument import Instrument
-from ssmd.model.records import Book, Level, Quote, Record, Side, Trade
+from ssmd.model.records import Book, Gap, GapReason, Level, Quote, Record, Side, Trade
 from ssmd.venues import kraken_common as kraken
 from ssmd.venues._normalizer import (
     INT64_MAX,
@@ -420,33 +420,27 @@ class KrakenV1Normalizer(NormalizerBase):
     def on_frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
         """Book frames of the common shape go through C in one call (same records, same
         book); everything else, and anything C declines, through `_frame` below."""
-        if _native_book is None or not self.verify_checksums:
-            return super().on_frame(payload, ts_recv)
-        try:
-            got = _native_book(self.books, payload, ts_recv, self.feed, Book)
-        except Exception as exc:  # the book may be half updated: withdraw it
-            out = self._on_bad_frame(payload, ts_recv, exc)
-            self.stats.frames += 1
-            self._count(out)
-            return out
-        if got is None:
-            return super().on_frame(payload, ts_recv)
-        code, state, ts_event, a, b = got
-        stats = self.stats
-        stats.frames += 1
-        if code == 0:
-            stats.checksums_verified += b
-            records = stats.records
-            records["book"] = records.get("book", 0) + 1
-            return [a]
-        if code == 1:
-            detail = f"venue {a} != ours {b}"
-            out = [self.fail(state, "checksum", detail, ts_recv, "resubscribe", ts_event)]
-        else:
-            detail = crossed_detail(state.book)
-            out = [self.fail(state, "crossed", detail, ts_recv, "resubscribe", ts_event)]
-        self._count(out)
-        return out
+        native = _native_book
+        if native is not None and self.verify_checksums:
+            try:
+                got = native(self.books, payload, ts_recv, self.feed, Book)
+            except Exception as exc:
+                got = exc
+            if got.__class__ is list:  # an update whose checksum verified: most frames
+                stats = self.stats
+                stats.frames += 1
+                stats.checksums_verified += 1
+                records = stats.records
+                records["book"] = records.get("book", 0) + 1
+                return got
+            if got is not None:
+                return self.native_outcome(got, payload, ts_recv, self._fail_book)
+        return super().on_frame(payload, ts_recv)
+
+    def _fail_book(
+        self, state: BookState, reason: GapReason, detail: str, ts_recv: int, ts_event: int
+    ) -> Gap:
+        return self.fail(state, reason, detail, ts_recv, "resubscribe", ts_event)
 
     def _frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
         msg = decode_json(payload)

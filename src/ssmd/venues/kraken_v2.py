@@ -40,6 +40,14 @@ from ssmd.venues.base import SymbolInfo
 from ssmd.venues.kraken_common import normalize_pair, parse_asset_pairs
 from ssmd.venues.registry import VENUES
 
+try:  # the whole-frame C path for book updates (setup.py); optional, same results
+    from ssmd.venues._kraken_native import v2_book as _native_book
+except ImportError:  # pragma: no cover - built by every install with a C compiler
+    _native_book = None
+
+NATIVE = _native_book is not None
+"""Whether book updates take the C path (`ssmd venue list` says so)."""
+
 INFO = VENUES["kraken-v2"]
 CHANNELS = ("book", "trade", "ticker", "instrument")
 _SIDE: dict[str, Side] = {"buy": "buy", "sell": "sell"}
@@ -119,7 +127,7 @@ class _V2Book(BookState):
     (bids negated), so the top 10 are `keys[:10]`. An update mostly moves one side, so
     the other side's part of the CRC is reused."""
 
-    __slots__ = ("ask_tokens", "bid_part", "bid_tokens", "crc_a", "scale", "sides")
+    __slots__ = ("ask_tokens", "bid_part", "bid_tokens", "crc_a", "native", "scale", "sides")
 
     def __init__(self, venue_symbol: str, symbol: str, iid: int = 0, max_depth: int = 0) -> None:
         super().__init__(venue_symbol, symbol, iid, max_depth)
@@ -135,12 +143,19 @@ class _V2Book(BookState):
         """CRC32 of the asks' top 10 tokens; -1 once the asks changed."""
         self.bid_part: bytes | None = None
         """The bids' top 10 tokens, encoded; None once the bids changed."""
+        self.native: tuple[Any, ...] | None = None
+        """What the C path (`_kraken_native.v2_book`) works on: per side (asks, bids) the
+        level map, sorted keys and tokens, then the price and qty divisors and the depth;
+        None until a precision of at most 9 decimals is known (then updates stay here)."""
 
     def set_precision(self, price_decimals: int, qty_decimals: int) -> None:
         """The pair's checksum precision; every level's token is rebuilt (after a snapshot)."""
         self.price_decimals, self.qty_decimals = price_decimals, qty_decimals
         self.scale = pdiv, pmul, qdiv, qmul = (*scaler(price_decimals), *scaler(qty_decimals))
         self.crc_a, self.bid_part = -1, None
+        ask, bid = self.sides["ask"], self.sides["bid"]
+        fits = pmul == qmul == 1
+        self.native = (*ask[:3], *bid[:3], pdiv, qdiv, self.book.max_depth) if fits else None
         for levels, _, tokens, sign in self.sides.values():
             tokens.clear()
             for px, sz in levels.items():
@@ -295,6 +310,26 @@ class KrakenV2Normalizer(NormalizerBase):
         if "AssetPairs" in endpoint:
             self.add_instruments(parse_asset_pairs(body))
         return []
+
+    def on_frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
+        """Book updates of the common shape go through C in one call (same records, same
+        book); everything else, and anything C declines, through `_frame` below."""
+        native = _native_book
+        if native is not None and self.verify_checksums:
+            try:
+                got = native(self.books, payload, ts_recv, self.feed, self.venue, Book, _ts)
+            except Exception as exc:
+                got = exc
+            if got.__class__ is list:  # an update whose checksum verified: most frames
+                stats = self.stats
+                stats.frames += 1
+                stats.checksums_verified += 1
+                records = stats.records
+                records["book"] = records.get("book", 0) + 1
+                return got
+            if got is not None:
+                return self.native_outcome(got, payload, ts_recv, self._fail_book)
+        return super().on_frame(payload, ts_recv)
 
     def _frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
         msg = decode_json(payload, _decoder)

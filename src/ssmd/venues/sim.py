@@ -20,6 +20,7 @@ from ssmd.venues import kraken_common
 from ssmd.venues.base import Resync, SymbolInfo
 from ssmd.venues.kraken_common import parse_asset_pairs
 from ssmd.venues.kraken_v2 import CHANNELS as V2_CHANNELS
+from ssmd.venues.kraken_v2 import NATIVE as NATIVE
 from ssmd.venues.kraken_v2 import KrakenV2Normalizer
 from ssmd.venues.registry import VENUES
 

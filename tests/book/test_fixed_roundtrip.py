@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ssmd.model import fixed
 from ssmd.model.fixed import INT64_MAX, from_fixed, to_decimal, to_fixed
 from ssmd.venues._normalizer import parse_fixed
 
@@ -46,3 +47,26 @@ def test_fast_parser_matches(units: int, places: int) -> None:
 def test_fast_parser_rejects(bad: str) -> None:
     with pytest.raises(ValueError):
         parse_fixed(bad)
+
+
+def _outcome(parse, text: str) -> object:
+    try:
+        return parse(text)
+    except ValueError:
+        return ValueError
+
+
+def _general(text: str) -> int:
+    """`to_fixed` of a string without its fast path: `_parse_str`, then the range check."""
+    out = fixed._parse_str(text)
+    if not -INT64_MAX <= out <= INT64_MAX:
+        raise ValueError(text)
+    return out
+
+
+NUMBER_TEXT = st.from_regex(r"[-+ ]?[0-9٣]{0,21}(\.[0-9٣]{0,12})?([eE]-?[0-9])?", fullmatch=True)
+
+
+@given(NUMBER_TEXT | st.text(max_size=12))
+def test_to_fixed_fast_path_is_the_general_parse(text: str) -> None:
+    assert _outcome(to_fixed, text) == _outcome(_general, text)

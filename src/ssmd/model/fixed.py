@@ -22,6 +22,12 @@ def to_fixed(value: str | int | Decimal) -> int:
     Accepts '123', '-0.5', '1.25000', '1e-3', ints and Decimals. Rejects anything that
     is not finite, has more than nine decimals, or does not fit in int64.
     """
+    if value.__class__ is str:  # the usual '5541.30000': two int() and a multiply
+        whole, _, frac = value.partition(".")
+        if len(frac) <= DECIMALS and whole.isdigit() and frac.isdigit() and value.isascii():
+            out = int(whole) * SCALE + int(frac) * _PAD[len(frac)]
+            if out <= INT64_MAX:
+                return out
     if isinstance(value, bool):
         raise ValueError(f"not a decimal number: {value!r}")
     if isinstance(value, int):

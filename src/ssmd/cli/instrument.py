@@ -24,7 +24,12 @@ from ssmd.cli.output import (
     print_table,
 )
 from ssmd.cli.pg import ActorOpt, PgUrlOpt, actor_name, meta_session
-from ssmd.control.reference import ReferenceUnavailable, fetch, reference_url, sync_feed
+from ssmd.control.reference import (
+    ReferenceUnavailable,
+    fetch_instruments,
+    reference_url,
+    sync_feed,
+)
 from ssmd.meta import audit, instruments
 from ssmd.meta.instruments import KINDS, HistoryError, InstrumentVersion
 from ssmd.model.fixed import from_fixed, to_fixed
@@ -295,17 +300,20 @@ def sync(
         )
     url = reference_url(definition, feed, rest_url)
     try:
-        body = fetch(url)
+        parsed, pages = fetch_instruments(definition, feed, url, everything=everything)
     except ReferenceUnavailable as exc:
         raise CliError(str(exc), UNREACHABLE, "check --rest-url or the network") from None
+    except ValueError as exc:
+        raise CliError(f"{url}: {exc}", INVALID) from None
     with meta_session(pg_url) as conn:
         try:
-            done = sync_feed(conn, definition, feed, body, url, actor_name(actor),
-                             everything=everything)  # fmt: skip
+            done = sync_feed(conn, definition, feed, parsed, url, actor_name(actor),
+                             pages=pages, everything=everything)  # fmt: skip
         except (HistoryError, ValueError) as exc:
             raise CliError(f"{url}: {exc}", INVALID) from None
-    row = [len(done.created), len(done.changed), done.unchanged, ", ".join(done.missing)]
-    columns = ["created", "changed", "unchanged", "missing"]
+    row = [done.pages, len(done.created), len(done.changed), done.unchanged,
+           ", ".join(done.missing)]  # fmt: skip
+    columns = ["pages", "created", "changed", "unchanged", "missing"]
     emit(as_json, msgspec.to_builtins(done), f"{feed}: reference data from {url}", columns, [row])
     if done.missing:
         raise CliError(

@@ -19,7 +19,12 @@ from ssmd.bus.connection import BusUnreachable
 from ssmd.cli.env import DirOpt, env_path, load_env
 from ssmd.cli.output import UNREACHABLE, CliError, JsonOpt, console, print_json, print_table
 from ssmd.control.apply import apply
-from ssmd.control.reference import ReferenceUnavailable, fetch, reference_url, sync_feed
+from ssmd.control.reference import (
+    ReferenceUnavailable,
+    fetch_instruments,
+    reference_url,
+    sync_feed,
+)
 from ssmd.meta import MetaUnreachable, connect
 from ssmd.spec import Environment
 from ssmd.stack.admin_key import AdminKey, ensure_admin_key
@@ -92,9 +97,9 @@ def _load_reference(env: Environment, pg_url: str, services: Services) -> None:
         replay = services.replays.get(name)
         url = reference_url(env, name, replay.rest_url if replay else None)
         try:
-            body = fetch(url, timeout=5.0)
+            parsed, pages = fetch_instruments(env, name, url, timeout=5.0)
             with connect(pg_url) as conn:
-                sync_feed(conn, env, name, body, url, "ssmd-up")
+                sync_feed(conn, env, name, parsed, url, "ssmd-up", pages=pages)
         except (ReferenceUnavailable, ValueError) as exc:
             console.print(f"[yellow]reference data of feed {name} not loaded[/]: {exc} "
                           f"(later: ssmd instrument sync {name})", soft_wrap=True)  # fmt: skip

@@ -17,11 +17,15 @@ from ssmd.model.instrument import Instrument
 from ssmd.spec import Environment
 from ssmd.venues.registry import venue_info, venue_module, wire_symbol
 
+MAX_PAGES = 1000
+"""A venue that pages for ever is cut here (Kalshi lists ~10^5 markets at 1,000 a page)."""
+
 
 class Synced(msgspec.Struct, kw_only=True, frozen=True):
     feed: str
     venue: str
     url: str
+    pages: int
     created: list[str]
     changed: list[str]
     unchanged: int
@@ -53,6 +57,33 @@ def fetch(url: str, timeout: float = 15.0) -> bytes:
     return response.content
 
 
+def fetch_instruments(
+    env: Environment, feed: str, url: str, *, everything: bool = False, timeout: float = 15.0,
+    max_pages: int = MAX_PAGES,
+) -> tuple[list[Instrument], int]:  # fmt: skip
+    """(instruments, pages read): the venue's reference data from `url` on, following its
+    pages (`next_page` in the venue module) until the last — or, unless `everything`,
+    until every instrument the feed lists has been seen. ValueError on a body that is not
+    the venue's reference data, ReferenceUnavailable when a page cannot be fetched."""
+    spec = env.feeds[feed]
+    module = venue_module(spec.venue)
+    next_page = getattr(module, "next_page", None)
+    wanted = {wire_symbol(spec.venue, name) for name in spec.instruments}
+    parsed: list[Instrument] = []
+    pages = 0
+    while True:
+        body = fetch(url, timeout)
+        pages += 1
+        page = module.parse_instruments(body)
+        parsed += page
+        wanted.difference_update(i.venue_symbol for i in page)
+        following = next_page(url, body) if next_page else None
+        done = following is None or following == url or pages == max_pages
+        if done or (not everything and not wanted):
+            return parsed, pages
+        url = following
+
+
 def choose(
     listed: list[str], parsed: list[Instrument], venue: str, everything: bool = False
 ) -> tuple[list[Instrument], list[str]]:
@@ -69,17 +100,17 @@ def sync_feed(
     conn: psycopg.Connection,
     env: Environment,
     feed: str,
-    body: bytes,
+    parsed: list[Instrument],
     url: str,
     actor: str,
     *,
+    pages: int = 1,
     everything: bool = False,
     effective_ns: int | None = None,
 ) -> Synced:
-    """Upsert the chosen instruments of one reference body and audit what changed (one
-    transaction). ValueError when the body is not the venue's reference data."""
+    """Upsert the chosen instruments of the venue's reference data (`fetch_instruments`)
+    and audit what changed (one transaction)."""
     spec = env.feeds[feed]
-    parsed = venue_module(spec.venue).parse_instruments(body)
     chosen, missing = choose(spec.instruments, parsed, spec.venue, everything)
     created: list[str] = []
     changed: list[str] = []
@@ -95,7 +126,7 @@ def sync_feed(
                 unchanged += 1
         venue = venue_info(spec.venue).venue
         if created or changed:
-            details = {"url": url, "created": created, "changed": changed}
+            details = {"url": url, "pages": pages, "created": created, "changed": changed}
             audit.append(conn, actor, "instrument.sync", f"{venue}/{feed}", details)
-    return Synced(feed=feed, venue=venue, url=url, created=created, changed=changed,
-                  unchanged=unchanged, missing=missing)  # fmt: skip
+    return Synced(feed=feed, venue=venue, url=url, pages=pages, created=created,
+                  changed=changed, unchanged=unchanged, missing=missing)  # fmt: skip

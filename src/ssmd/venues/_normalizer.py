@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from operator import itemgetter
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import msgspec
 
@@ -46,6 +47,7 @@ __all__ = [
     "parse_fixed",
     "publishable",
     "text",
+    "with_query",
 ]
 
 _size = itemgetter(1)
@@ -71,6 +73,14 @@ def decode_json(payload: bytes | str, decoder: msgspec.json.Decoder = _decoder) 
         return decoder.decode(payload)
     except (msgspec.DecodeError, UnicodeError, ValueError, RecursionError) as exc:
         raise BadFrame(f"not JSON: {exc}") from None
+
+
+def with_query(url: str, **params: str) -> str:
+    """`url` with these query parameters set (replacing any of the same name): a venue's
+    next reference page."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    return urlunsplit(parts._replace(query=urlencode([*query, *params.items()])))
 
 
 def dumps(obj: Any) -> str:

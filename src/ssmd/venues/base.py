@@ -41,6 +41,10 @@ Every module in the registry (`ssmd.venues.registry.venue_module(name)`) exposes
         The REST URL of a book snapshot the stream needs (Binance), or None when the
         stream carries its own snapshots (every other venue here).
 
+    next_page(url: str, body: bytes) -> str | None   (optional)
+        The URL of the reference data's next page after `body` (fetched from `url`), or
+        None after the last; absent means the reference data is one page. Pure.
+
     venue_symbol(instrument: str) -> str   (optional)
         The venue's symbol for an instrument as a definition may write it, where the two
         differ (sim accepts 'BTC-USD' for the wire's 'BTC/USD'); absent means identity.

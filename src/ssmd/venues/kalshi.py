@@ -53,6 +53,7 @@ from ssmd.venues._normalizer import (
     no_snapshot,
     obj,
     text,
+    with_query,
 )
 from ssmd.venues.base import SymbolInfo
 from ssmd.venues.registry import VENUES
@@ -90,6 +91,7 @@ __all__ = [
     "KalshiNormalizer",
     "heartbeat",
     "instruments_url",
+    "next_page",
     "normalizer",
     "parse_events",
     "parse_instruments",
@@ -173,8 +175,14 @@ def heartbeat() -> None:
 
 
 def instruments_url() -> str:
-    """First page of GET /markets (the runtime follows `cursor`)."""
+    """First page of GET /markets (`next_page` follows `cursor`)."""
     return f"{INFO.rest_url}/markets?limit=1000"
+
+
+def next_page(url: str, body: bytes) -> str | None:
+    """The next page of GET /markets: `cursor` from the body, until it is null or empty."""
+    cursor = obj(decode_json(body), "body").get("cursor")
+    return with_query(url, cursor=cursor) if isinstance(cursor, str) and cursor else None
 
 
 def parse_instruments(body: bytes | str) -> list[Instrument]:

@@ -53,6 +53,7 @@ from ssmd.venues._normalizer import (
     no_snapshot,
     obj,
     text,
+    with_query,
 )
 from ssmd.venues.base import SymbolInfo
 from ssmd.venues.registry import VENUES
@@ -68,10 +69,12 @@ _TRADE_SIDE: dict[str, Side] = {"BUY": "buy", "SELL": "sell"}
 
 __all__ = [
     "INFO",
+    "LAST_PAGE",
     "PING",
     "PolymarketNormalizer",
     "heartbeat",
     "instruments_url",
+    "next_page",
     "normalizer",
     "parse_clob_markets",
     "parse_gamma_markets",
@@ -130,8 +133,22 @@ def heartbeat() -> str:
 
 
 def instruments_url() -> str:
-    """CLOB GET /markets, first page (the runtime follows `next_cursor`)."""
+    """CLOB GET /markets, first page (`next_page` follows `next_cursor`)."""
     return f"{INFO.rest_url}/markets"
+
+
+LAST_PAGE = "LTE="
+"""The CLOB's `next_cursor` after the last page (base64 of -1)."""
+
+
+def next_page(url: str, body: bytes) -> str | None:
+    """The next page of CLOB GET /markets: `next_cursor`, until it is LTE= or empty (the
+    gamma flavour, a bare list, is one page)."""
+    data = decode_json(body)
+    cursor = data.get("next_cursor") if isinstance(data, dict) else None
+    if not isinstance(cursor, str) or cursor in ("", LAST_PAGE):
+        return None
+    return with_query(url, next_cursor=cursor)
 
 
 def parse_instruments(body: bytes | str) -> list[Instrument]:

@@ -29,7 +29,7 @@ T0 = 1_700_000_000_000_000_000
 @contextmanager
 def _counting(native: bool) -> Iterator[list[int]]:
     """Run with (counting the frames C took) or without the C path."""
-    real = kraken_v2._native_book
+    real = kraken_v2._native_frame
     taken = [0]
 
     def book(*args: Any) -> Any:
@@ -37,11 +37,11 @@ def _counting(native: bool) -> Iterator[list[int]]:
         taken[0] += got is not None
         return got
 
-    kraken_v2._native_book = book if native else None
+    kraken_v2._native_frame = book if native else None
     try:
         yield taken
     finally:
-        kraken_v2._native_book = real
+        kraken_v2._native_frame = real
 
 
 def _state(n: KrakenV2Normalizer) -> dict[str, Any]:
@@ -92,8 +92,10 @@ def test_c_and_python_agree_frame_by_frame(depth: int, seed: int, make: Any) -> 
     native, taken = _run(frames, True, lambda: make(depth=depth), rest)
     assert native == python
     updates = sum(1 for f in frames if f.startswith(b'{"channel":"book","type":"update"'))
-    assert taken == updates > 900
+    flows = sum(1 for f in frames if f.startswith((b'{"channel":"trade"', b'{"channel":"ticker"')))
+    assert taken == updates + flows and updates > 900 and flows > 200
     assert python[-1].checksums_verified == updates + 3 and python[-1].checksums_failed == 0
+    assert python[-1].records["trade"] > flows // 2 and python[-1].records["quote"] > flows // 4
 
 
 _MUTATIONS: list[Callable[[bytes, st.DrawFn], bytes]] = [  # each applied at random frames
@@ -115,6 +117,20 @@ _MUTATIONS: list[Callable[[bytes, st.DrawFn], bytes]] = [  # each applied at ran
     lambda f, d: f.replace(b"-11-", b"-13-", 1),  # a month that is not
     lambda f, d: f.replace(b'"asks":', b'"asks":null,"x":', 1),  # asks not a list
     lambda f, d: f.replace(b'"bids":[', b'"bids":[{"price":1.5,"qty":1,"x":2},', 1),
+    lambda f, d: f.replace(b'"side":"buy"', b'"side":5', 1),  # trades and tickers:
+    lambda f, d: f.replace(b'"side":"sell"', b'"side":"SELL"', 1),
+    lambda f, d: f.replace(b'"trade_id":', b'"trade_id":"', 1),
+    lambda f, d: f.replace(b'"trade_id":', b'"trade_id":-', 1),
+    lambda f, d: f.replace(b'"trade_id":', b'"trade_id":1.5,"t":', 1),
+    lambda f, d: f.replace(b'"ord_type":"market"', b'"ord_type":["market"]', 1),
+    lambda f, d: f.replace(b'"bid":', b'"bid":null,"b":', 1),
+    lambda f, d: f.replace(b'"last":', b'"last":-1.5e-3,"x":', 1),
+    lambda f, d: f.replace(b'"vwap":', b'"vwap":01,"x":', 1),
+    lambda f, d: f.replace(b'"volume":', b'"volume":tru,"x":', 1),
+    lambda f, d: f.replace(b'"ask_qty":', b'"ask_qty":1,"ask_qty":', 1),  # a duplicate
+    lambda f, d: f.replace(b'"qty":', b'"qty":12345678901,"q":', 1),  # int beyond int64 nanos
+    lambda f, d: f.replace(b'"symbol":"ETH/USD"', b'"symbol":"NEW/USD"'),  # not known yet
+    lambda f, d: f.replace(b'"channel":"trade","type"', b'"type":"update","channel":"trade","x"'),
     lambda f, d: f + b" ",  # trailing whitespace
     lambda f, d: f.replace(b"]}]}", b"]},{}]}", 1),  # two entries
     lambda f, d: _replace_byte(f, d),

@@ -327,8 +327,9 @@ class NormalizerBase:
         would: count it, and turn its verdict into records. `got` is what it raised (the
         book may be half updated: withdrawn as after a bad frame) or (code, state,
         ts_event, a, b): 0 = a is the record, b 1 if a checksum verified; 1 = checksum
-        mismatch (venue's a, ours b); 2 = crossed. `fail(state, reason, detail, ts_recv,
-        ts_event)` is the venue's book failure."""
+        mismatch (venue's a, ours b); 2 = crossed; 3 = a holds the frame's records (trades,
+        quotes). `fail(state, reason, detail, ts_recv, ts_event)` is the venue's book
+        failure."""
         stats = self.stats
         stats.frames += 1
         if isinstance(got, Exception):
@@ -338,6 +339,8 @@ class NormalizerBase:
             if code == 0:
                 stats.checksums_verified += b
                 out = [a]
+            elif code == 3:
+                out = a
             elif code == 1:
                 out = [fail(state, "checksum", f"venue {a} != ours {b}", ts_recv, ts_event)]
             else:

@@ -41,12 +41,12 @@ from ssmd.venues.kraken_common import normalize_pair, parse_asset_pairs
 from ssmd.venues.registry import VENUES
 
 try:  # the whole-frame C path for book updates (setup.py); optional, same results
-    from ssmd.venues._kraken_native import v2_book as _native_book
+    from ssmd.venues._kraken_native import v2_frame as _native_frame
 except ImportError:  # pragma: no cover - built by every install with a C compiler
-    _native_book = None
+    _native_frame = None
 
-NATIVE = _native_book is not None
-"""Whether book updates take the C path (`ssmd venue list` says so)."""
+NATIVE = _native_frame is not None
+"""Whether book updates, trades and tickers take the C path (`ssmd venue list` says)."""
 
 INFO = VENUES["kraken-v2"]
 CHANNELS = ("book", "trade", "ticker", "instrument")
@@ -293,6 +293,9 @@ class KrakenV2Normalizer(NormalizerBase):
         self.precision: dict[str, tuple[int, int]] = {}
         self.books: dict[str, _V2Book] = {}
         self.add_instruments(instruments)
+        self._native_ctx = (self.feed, self.venue, Book, Trade, Quote, _ts, self.symbols,
+                            self._defaults)  # fmt: skip
+        """What the C path names records with (`_native/kraken_v2.c`, `Ctx`)."""
 
     def add_instruments(self, instruments: Iterable[Instrument]) -> None:
         for ins in instruments:
@@ -312,12 +315,13 @@ class KrakenV2Normalizer(NormalizerBase):
         return []
 
     def on_frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
-        """Book updates of the common shape go through C in one call (same records, same
-        book); everything else, and anything C declines, through `_frame` below."""
-        native = _native_book
+        """Book updates, trades and tickers of the common shape go through C in one call
+        (same records, same book); everything else, and anything C declines, through
+        `_frame` below."""
+        native = _native_frame
         if native is not None and self.verify_checksums:
             try:
-                got = native(self.books, payload, ts_recv, self.feed, self.venue, Book, _ts)
+                got = native(self.books, payload, ts_recv, self._native_ctx)
             except Exception as exc:
                 got = exc
             if got.__class__ is list:  # an update whose checksum verified: most frames

@@ -261,8 +261,24 @@ static inline PyObject *finish(PyObject *state, PyObject *ts, int has_checksum, 
     return NULL;
 }
 
-/* the entry points (module.c lists them) */
+/* A tuple of interned names: keyword names for a msgspec Struct's vectorcall (matched by
+ * identity first). */
+static inline PyObject *interned_names(const char *const *names, Py_ssize_t n) {
+    PyObject *t = PyTuple_New(n);
+    for (Py_ssize_t i = 0; t && i < n; i++) {
+        PyObject *name = PyUnicode_InternFromString(names[i]);
+        if (!name) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, i, name);
+    }
+    return t;
+}
+
+/* the entry points (module.c lists them) and their set-up */
 PyObject *v1_book(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
-PyObject *v2_book(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
+PyObject *v2_frame(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
+int init_kraken_v2(void);
 
 #endif

@@ -54,6 +54,64 @@ static int number(Cur *c, long long *out) {
     return 1;
 }
 
+/* A JSON integer `0|[1-9][0-9]*` of at most `digits` digits, nothing numeric after it. */
+static int integer(Cur *c, int max_digits, unsigned long long *out) {
+    const char *start = c->p;
+    unsigned long long v = 0;
+    while (c->p < c->end && *c->p >= '0' && *c->p <= '9' && c->p - start < max_digits)
+        v = v * 10 + (unsigned)(*c->p++ - '0');
+    if (c->p == start || (c->p - start > 1 && *start == '0') ||
+        (c->p < c->end && ((*c->p >= '0' && *c->p <= '9') || *c->p == '.' || *c->p == 'e' ||
+                           *c->p == 'E')))
+        return 0;
+    *out = v;
+    return 1;
+}
+
+/* A JSON scalar we do not read (a ticker's `last`, a trade's `ord_type`): a plain
+ * string, a number, true, false or null. Nested values: decline. */
+static int skip_scalar(Cur *c) {
+    static const char *words[] = {"true", "false", "null"};
+    Slice ignored;
+    if (c->p >= c->end)
+        return 0;
+    if (*c->p == '"')
+        return str(c, &ignored);
+    for (int i = 0; i < 3; i++) {
+        size_t n = strlen(words[i]);
+        if ((size_t)(c->end - c->p) >= n && memcmp(c->p, words[i], n) == 0) {
+            c->p += n;
+            return 1;
+        }
+    }
+    eat(c, '-'); /* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+    if (c->p < c->end && *c->p == '0') {
+        c->p++;
+    } else if (c->p < c->end && *c->p >= '1' && *c->p <= '9') {
+        while (c->p < c->end && *c->p >= '0' && *c->p <= '9')
+            c->p++;
+    } else {
+        return 0;
+    }
+    if (eat(c, '.')) {
+        const char *start = c->p;
+        while (c->p < c->end && *c->p >= '0' && *c->p <= '9')
+            c->p++;
+        if (c->p == start)
+            return 0;
+    }
+    if (eat(c, 'e') || eat(c, 'E')) {
+        if (!eat(c, '+'))
+            eat(c, '-');
+        const char *start = c->p;
+        while (c->p < c->end && *c->p >= '0' && *c->p <= '9')
+            c->p++;
+        if (c->p == start)
+            return 0;
+    }
+    return 1;
+}
+
 static int key_is(Slice k, const char *name) {
     size_t n = strlen(name);
     return (size_t)k.n == n && memcmp(k.s, name, n) == 0;
@@ -111,13 +169,8 @@ static int entry2(Cur *c, Update2 *u) {
             if (bit == 2)
                 u->nbids = u->r.nrows;
         } else if (bit == 8) {
-            const char *start = c->p;
-            unsigned long long v = 0;
-            while (c->p < c->end && *c->p >= '0' && *c->p <= '9' && c->p - start < 10)
-                v = v * 10 + (unsigned)(*c->p++ - '0');
-            if (c->p == start || (c->p - start > 1 && *start == '0') || v > 0xFFFFFFFFULL ||
-                (c->p < c->end && ((*c->p >= '0' && *c->p <= '9') || *c->p == '.' ||
-                                   *c->p == 'e' || *c->p == 'E')))
+            unsigned long long v;
+            if (!integer(c, 10, &v) || v > 0xFFFFFFFFULL)
                 return 0;
             u->checksum = (unsigned long)v;
             u->has_checksum = 1;
@@ -130,27 +183,16 @@ static int entry2(Cur *c, Update2 *u) {
     return (seen & 1) && eat(c, '}');
 }
 
-static int frame2(const char *p, Py_ssize_t n, Update2 *u) {
-    Cur c = {p, p + n};
-    int seen = 0;
-    Slice k, v;
-    if (!eat(&c, '{'))
-        return 0;
-    do {
-        if (!str(&c, &k) || !eat(&c, ':'))
-            return 0;
-        int bit = key_is(k, "channel") ? 1 : key_is(k, "type") ? 2 : key_is(k, "data") ? 4 : 0;
-        if (!bit || (seen & bit))
-            return 0;
-        seen |= bit;
-        if (bit == 4) {
-            if (!eat(&c, '[') || !entry2(&c, u) || !eat(&c, ']'))
-                return 0;
-        } else if (!str(&c, &v) || !key_is(v, bit == 1 ? "book" : "update")) {
-            return 0;
-        }
-    } while (eat(&c, ','));
-    return seen == 7 && eat(&c, '}') && c.p == c.end;
+/* `{"channel":S,"type":S,"data":[` — Kraken's member order (any other: Python's). */
+static int prefix2(Cur *c, Slice *channel, Slice *type) {
+    Slice k;
+    return eat(c, '{') && str(c, &k) && key_is(k, "channel") && eat(c, ':') && str(c, channel) &&
+           eat(c, ',') && str(c, &k) && key_is(k, "type") && eat(c, ':') && str(c, type) &&
+           eat(c, ',') && str(c, &k) && key_is(k, "data") && eat(c, ':') && eat(c, '[');
+}
+
+static int tail2(Cur *c) {
+    return eat(c, ']') && eat(c, '}') && c->p == c->end;
 }
 
 /* The timestamp's ns: the whole seconds through the reference's `_ts` (one cached
@@ -344,33 +386,36 @@ static int load_side2(PyObject *native, Py_ssize_t at, long long sign, Side2 *sd
     return PyDict_Check(sd->levels) && PyList_Check(sd->keys) && PyDict_Check(sd->tokens);
 }
 
-PyObject *v2_book(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
+/* What `KrakenV2Normalizer` hands every call (`_native_ctx`): where records go and how
+ * they are named. */
+typedef struct {
+    PyObject *feed, *venue, *book, *trade, *quote, *ts, *symbols, *defaults;
+} Ctx;
+
+static int load_ctx(PyObject *t, Ctx *x) {
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 8 || !PyDict_Check(PyTuple_GET_ITEM(t, 6)) ||
+        !PyDict_Check(PyTuple_GET_ITEM(t, 7))) {
+        PyErr_SetString(PyExc_TypeError, "KrakenV2Normalizer._native_ctx: not the expected layout");
+        return 0;
+    }
+    PyObject **f[8] = {&x->feed, &x->venue, &x->book, &x->trade, &x->quote, &x->ts,
+                       &x->symbols, &x->defaults};
+    for (int i = 0; i < 8; i++)
+        *f[i] = PyTuple_GET_ITEM(t, i);
+    return 1;
+}
+
+/* One book update entry (the data array's only one) applied; see the file comment. */
+static PyObject *book2(Cur *c, PyObject *books, PyObject *ts_recv, Ctx *x) {
     Update2 u;
-    const char *p;
-    Py_ssize_t n;
     PyObject *result = NULL, *native = NULL, *out_a = NULL, *out_b = NULL, *ts = NULL;
-    (void)mod;
-    if (nargs != 7 || !PyDict_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError,
-                        "v2_book(books: dict, payload, ts_recv, feed, venue, Book, ts)");
-        return NULL;
-    }
-    if (PyBytes_Check(args[1])) {
-        p = PyBytes_AS_STRING(args[1]);
-        n = PyBytes_GET_SIZE(args[1]);
-    } else if (PyUnicode_Check(args[1]) && PyUnicode_IS_ASCII(args[1])) {
-        p = (const char *)PyUnicode_DATA(args[1]);
-        n = PyUnicode_GET_LENGTH(args[1]);
-    } else {
-        Py_RETURN_NONE;
-    }
     init_rows(&u.r);
     u.nbids = 0;
     u.has_checksum = u.has_stamp = 0;
-    if (!frame2(p, n, &u))
+    if (!entry2(c, &u) || !tail2(c))
         goto decline;
     PyObject *symbol = ascii(u.symbol.s, u.symbol.n);
-    PyObject *state = symbol ? PyDict_GetItemWithError(args[0], symbol) : NULL;
+    PyObject *state = symbol ? PyDict_GetItemWithError(books, symbol) : NULL;
     Py_XDECREF(symbol);
     if (!state) {
         if (PyErr_Occurred())
@@ -402,7 +447,7 @@ PyObject *v2_book(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
         PyErr_SetString(PyExc_TypeError, "_V2Book.native: not the expected layout");
         goto done;
     }
-    if (u.has_stamp && u.stamp.n && !stamp2(u.stamp, args[6], &ts_event))
+    if (u.has_stamp && u.stamp.n && !stamp2(u.stamp, x->ts, &ts_event))
         goto decline;
     /* accepted: bids, then asks, as the reference */
     if (!(out_a = PyList_New(0)) || !(out_b = PyList_New(0)))
@@ -421,9 +466,9 @@ PyObject *v2_book(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
     }
     if (!(ts = PyLong_FromLongLong(ts_event)))
         goto done;
-    PyObject *kw[5] = {args[3], args[4], args[2], out_b, out_a};
+    PyObject *kw[5] = {x->feed, x->venue, ts_recv, out_b, out_a};
     result = finish(state, ts, u.has_checksum, u.checksum, NULL, ours, bids.keys, asks.keys, kw,
-                    args[5]);
+                    x->book);
     ts = NULL;
     goto done;
 decline:
@@ -435,4 +480,191 @@ done:
     Py_XDECREF(ts);
     free_rows(&u.r);
     return result;
+}
+
+/* The secmaster's (symbol, iid) of a venue symbol, as `sym_with` finds it when known;
+ * 0: not known yet (Python's `sym_with` learns it). */
+static int symbol_info(Ctx *x, Slice vs, PyObject **symbol, PyObject **iid) {
+    PyObject *key = ascii(vs.s, vs.n);
+    if (!key)
+        return -1;
+    PyObject *info = PyDict_GetItemWithError(x->symbols, key);
+    if (!info && !PyErr_Occurred())
+        info = PyDict_GetItemWithError(x->defaults, key);
+    Py_DECREF(key);
+    if (!info)
+        return PyErr_Occurred() ? -1 : 0;
+    *symbol = PyObject_GetAttr(info, S_symbol);
+    *iid = *symbol ? PyObject_GetAttr(info, S_iid) : NULL;
+    if (!*iid) {
+        Py_CLEAR(*symbol);
+        return -1;
+    }
+    return 1;
+}
+
+static PyObject *S_buy, *S_sell, *S_unknown, *EMPTY, *TRADE_KW, *QUOTE_KW;
+
+/* One trade entry (`_trade`): symbol, price, qty, timestamp required; side and trade_id
+ * optional; anything else skipped. NULL with no error: decline. */
+static PyObject *trade2(Cur *c, PyObject *ts_recv, Ctx *x) {
+    Slice k, sym = {0}, side = {"", 0}, stamp = {0};
+    long long px = 0, sz = 0, ts_event;
+    unsigned long long tid = 0;
+    int seen = 0;
+    if (!eat(c, '{'))
+        return NULL;
+    do {
+        if (!str(c, &k) || !eat(c, ':'))
+            return NULL;
+        int bit = key_is(k, "symbol") ? 1 : key_is(k, "price") ? 2 : key_is(k, "qty") ? 4
+                : key_is(k, "timestamp") ? 8 : key_is(k, "side") ? 16
+                : key_is(k, "trade_id") ? 32 : 0;
+        if (bit & seen)
+            return NULL;
+        seen |= bit;
+        int ok = bit == 1 ? str(c, &sym) : bit == 2 ? number(c, &px) : bit == 4 ? number(c, &sz)
+               : bit == 8 ? str(c, &stamp) : bit == 16 ? str(c, &side)
+               : bit == 32 ? integer(c, 18, &tid) : skip_scalar(c);
+        if (!ok)
+            return NULL;
+    } while (eat(c, ','));
+    if (!eat(c, '}') || (seen & 15) != 15 || !stamp2(stamp, x->ts, &ts_event))
+        return NULL;
+    PyObject *symbol, *iid, *record = NULL;
+    if (symbol_info(x, sym, &symbol, &iid) <= 0)
+        return NULL;
+    PyObject *sideo = key_is(side, "buy") ? S_buy : key_is(side, "sell") ? S_sell : S_unknown;
+    PyObject *ts = PyLong_FromLongLong(ts_event), *seq = PyLong_FromUnsignedLongLong(tid);
+    PyObject *price = PyLong_FromLongLong(px), *size = PyLong_FromLongLong(sz);
+    PyObject *trade_id = !seq ? NULL : (seen & 32) ? PyObject_Str(seq) : Py_NewRef(EMPTY);
+    if (ts && price && size && trade_id) {
+        PyObject *kw[11] = {x->feed, x->venue, symbol, iid, ts, ts_recv, seq, price, size, sideo,
+                            trade_id};
+        record = PyObject_Vectorcall(x->trade, kw, 0, TRADE_KW);
+    }
+    Py_DECREF(symbol);
+    Py_DECREF(iid);
+    Py_XDECREF(ts);
+    Py_XDECREF(seq);
+    Py_XDECREF(price);
+    Py_XDECREF(size);
+    Py_XDECREF(trade_id);
+    return record;
+}
+
+/* One ticker entry (`_ticker`) as a quote: symbol, bid, bid_qty, ask, ask_qty required,
+ * timestamp optional; the rest (last, volume, vwap, ...) skipped. */
+static PyObject *ticker2(Cur *c, PyObject *ts_recv, Ctx *x) {
+    Slice k, sym = {0}, stamp = {"", 0};
+    long long v[4] = {0, 0, 0, 0}, ts_event = 0;
+    int seen = 0;
+    if (!eat(c, '{'))
+        return NULL;
+    do {
+        if (!str(c, &k) || !eat(c, ':'))
+            return NULL;
+        int bit = key_is(k, "symbol") ? 1 : key_is(k, "bid") ? 2 : key_is(k, "bid_qty") ? 4
+                : key_is(k, "ask") ? 8 : key_is(k, "ask_qty") ? 16
+                : key_is(k, "timestamp") ? 32 : 0;
+        if (bit & seen)
+            return NULL;
+        seen |= bit;
+        int ok = bit == 1 ? str(c, &sym) : bit == 32 ? str(c, &stamp)
+               : bit ? number(c, &v[bit == 2 ? 0 : bit == 4 ? 1 : bit == 8 ? 2 : 3])
+               : skip_scalar(c);
+        if (!ok)
+            return NULL;
+    } while (eat(c, ','));
+    if (!eat(c, '}') || (seen & 31) != 31 || (stamp.n && !stamp2(stamp, x->ts, &ts_event)))
+        return NULL;
+    PyObject *symbol, *iid, *record = NULL, *o[5] = {NULL, NULL, NULL, NULL, NULL};
+    if (symbol_info(x, sym, &symbol, &iid) <= 0)
+        return NULL;
+    int ok = (o[0] = PyLong_FromLongLong(ts_event)) != NULL;
+    for (int i = 0; ok && i < 4; i++)
+        ok = (o[i + 1] = PyLong_FromLongLong(v[i])) != NULL;
+    if (ok) {
+        PyObject *kw[10] = {x->feed, x->venue, symbol, iid, o[0], ts_recv, o[1], o[2], o[3], o[4]};
+        record = PyObject_Vectorcall(x->quote, kw, 0, QUOTE_KW);
+    }
+    Py_DECREF(symbol);
+    Py_DECREF(iid);
+    for (int i = 0; i < 5; i++)
+        Py_XDECREF(o[i]);
+    return record;
+}
+
+/* Every entry of a trade or ticker frame: (3, None, 0, [records], None), or None. */
+static PyObject *flow2(Cur *c, PyObject *ts_recv, Ctx *x, int trades) {
+    PyObject *records = PyList_New(0);
+    if (!records)
+        return NULL;
+    if (!eat(c, ']')) {
+        do {
+            PyObject *r = trades ? trade2(c, ts_recv, x) : ticker2(c, ts_recv, x);
+            if (!r || PyList_Append(records, r) < 0) {
+                Py_XDECREF(r);
+                Py_DECREF(records);
+                if (PyErr_Occurred())
+                    return NULL;
+                Py_RETURN_NONE;
+            }
+            Py_DECREF(r);
+        } while (eat(c, ','));
+        if (!eat(c, ']')) {
+            Py_DECREF(records);
+            Py_RETURN_NONE;
+        }
+    }
+    if (!eat(c, '}') || c->p != c->end) {
+        Py_DECREF(records);
+        Py_RETURN_NONE;
+    }
+    return outcome(3, Py_None, PyLong_FromLong(0), records, Py_NewRef(Py_None));
+}
+
+PyObject *v2_frame(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
+    const char *p;
+    Py_ssize_t n;
+    Ctx x;
+    Slice channel, type;
+    (void)mod;
+    if (nargs != 4 || !PyDict_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "v2_frame(books: dict, payload, ts_recv, ctx: tuple)");
+        return NULL;
+    }
+    if (!load_ctx(args[3], &x))
+        return NULL;
+    if (PyBytes_Check(args[1])) {
+        p = PyBytes_AS_STRING(args[1]);
+        n = PyBytes_GET_SIZE(args[1]);
+    } else if (PyUnicode_Check(args[1]) && PyUnicode_IS_ASCII(args[1])) {
+        p = (const char *)PyUnicode_DATA(args[1]);
+        n = PyUnicode_GET_LENGTH(args[1]);
+    } else {
+        Py_RETURN_NONE;
+    }
+    Cur c = {p, p + n};
+    if (!prefix2(&c, &channel, &type))
+        Py_RETURN_NONE;
+    if (key_is(channel, "book") && key_is(type, "update"))
+        return book2(&c, args[0], args[2], &x);
+    if (key_is(channel, "trade") || key_is(channel, "ticker"))
+        return flow2(&c, args[2], &x, key_is(channel, "trade"));
+    Py_RETURN_NONE;
+}
+
+int init_kraken_v2(void) {
+    static const char *trade[] = {"feed", "venue", "symbol", "iid", "ts_event", "ts_recv", "seq",
+                                  "price", "size", "side", "trade_id"};
+    static const char *quote[] = {"feed", "venue", "symbol", "iid", "ts_event", "ts_recv",
+                                  "bid_px", "bid_sz", "ask_px", "ask_sz"};
+    S_buy = PyUnicode_InternFromString("buy");
+    S_sell = PyUnicode_InternFromString("sell");
+    S_unknown = PyUnicode_InternFromString("unknown");
+    EMPTY = PyUnicode_InternFromString("");
+    TRADE_KW = interned_names(trade, 11);
+    QUOTE_KW = interned_names(quote, 10);
+    return S_buy && S_sell && S_unknown && EMPTY && TRADE_KW && QUOTE_KW;
 }

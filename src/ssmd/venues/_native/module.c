@@ -12,16 +12,16 @@ PyDoc_STRVAR(v1_book_doc,
 "record, `b` is 1 if a checksum was verified; 1 = checksum mismatch (a: the venue's,\n"
 "b: ours); 2 = the book is crossed. The book is updated in every case.");
 
-PyDoc_STRVAR(v2_book_doc,
-"v2_book(books, payload, ts_recv, feed, venue, Book, ts) -> list | tuple | None\n\n"
-"One Kraken v2 book update frame for a symbol in `books` (`ts`: the reference's time\n"
-"parser, asked once per new second). None: not the common shape, nothing changed. A\n"
-"list: [the Book record], its checksum verified. Else (code, state, ts_event, a, b) as\n"
-"v1_book's.");
+PyDoc_STRVAR(v2_frame_doc,
+"v2_frame(books, payload, ts_recv, ctx) -> list | tuple | None\n\n"
+"One Kraken v2 frame: a book update for a symbol in `books`, or a trade or ticker frame\n"
+"(`ctx`: KrakenV2Normalizer._native_ctx). None: not the common shape, nothing changed.\n"
+"A list: [the Book record], its checksum verified. Else (code, state, ts_event, a, b) as\n"
+"v1_book's, and code 3: `a` holds the frame's trade or quote records.");
 
 static PyMethodDef methods[] = {
     {"v1_book", (PyCFunction)(void (*)(void))v1_book, METH_FASTCALL, v1_book_doc},
-    {"v2_book", (PyCFunction)(void (*)(void))v2_book, METH_FASTCALL, v2_book_doc},
+    {"v2_frame", (PyCFunction)(void (*)(void))v2_frame, METH_FASTCALL, v2_frame_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -47,15 +47,10 @@ PyMODINIT_FUNC PyInit__kraken_native(void) {
     MINUS_ONE = PyLong_FromLong(-1);
     static const char *kw[] = {"feed", "venue", "symbol", "iid", "ts_event", "ts_recv",
                                "snapshot", "bids", "asks"};
-    KWNAMES = PyTuple_New(9); /* interned: msgspec matches them by identity first */
-    for (Py_ssize_t i = 0; KWNAMES && i < 9; i++) {
-        PyObject *name = PyUnicode_InternFromString(kw[i]);
-        if (!name)
-            return NULL;
-        PyTuple_SET_ITEM(KWNAMES, i, name);
-    }
+    KWNAMES = interned_names(kw, 9);
     if (!S_valid || !S_native || !S_part || !S_symbol || !S_iid || !S_crc || !S_crc_a ||
-        !S_reset_top || !S_bid_part || !S_token || !VENUE || !ZERO || !MINUS_ONE || !KWNAMES)
+        !S_reset_top || !S_bid_part || !S_token || !VENUE || !ZERO || !MINUS_ONE || !KWNAMES ||
+        !init_kraken_v2())
         return NULL;
     return PyModule_Create(&module);
 }

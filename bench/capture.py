@@ -4,7 +4,8 @@
 
 A private nats-server (file storage) and, per step, a replay server subprocess (synthetic
 `sim`, frames pre-encoded) feed one connector process (this script in `--worker` mode: a
-`Connector` under plain asyncio, as `ssmd connector` runs it, journal on). Steps:
+`Connector` run by `ssmd.cli.connector.run` — uvloop, gc frozen after start-up — as
+`ssmd connector` runs it, journal on; `SSMD_BENCH_LOOP=asyncio`: plain asyncio). Steps:
 
 - sustained rate: the replay server offers increasing frame rates; a rate is *kept up*
   when the connector received ≥ 97 % of the offered frames in the measured window, no
@@ -47,6 +48,8 @@ REPO = Path(os.environ.get("SSMD_REPO") or Path(__file__).resolve().parents[1])
 STREAM = "MD_DEV_SIM"
 SYMBOLS = ["BTC-USD", "ETH-USD", "SOL-USD"]
 HERE = Path(__file__).resolve()
+LOOP = os.environ.get("SSMD_BENCH_LOOP", "uvloop")
+"""`asyncio` runs the connector under plain asyncio instead (a comparison)."""
 
 
 def symbols(n: int) -> list[str]:
@@ -142,7 +145,28 @@ async def _run_connector(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def worker(cfg: dict[str, Any]) -> None:
-    print(json.dumps(asyncio.run(_run_connector(cfg))), flush=True)
+    """One connector run; also counts the collector's passes and their wall time."""
+    import gc
+
+    pauses: list[int] = []
+    started = [0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter_ns()
+        else:
+            pauses.append(time.perf_counter_ns() - started[0])
+
+    gc.callbacks.append(on_gc)
+    if cfg.get("loop") == "asyncio":  # the comparison: plain asyncio
+        got = asyncio.run(_run_connector(cfg))
+    else:
+        from ssmd.cli.connector import run  # what `ssmd connector` runs: uvloop
+
+        got = run(_run_connector(cfg))
+    got["gc"] = {"n": len(pauses), "max_ms": round(max(pauses, default=0) / 1e6, 2),
+                 "total_ms": round(sum(pauses) / 1e6, 1)}  # fmt: skip
+    print(json.dumps(got), flush=True)
 
 
 # -- limits (each its own process too) ----------------------------------------------------
@@ -310,7 +334,7 @@ def step(
     with replay.start(timeout=600):
         cfg = {"symbols": syms, "data": str(data), "nats": nats_url, "ws": replay.url,
                "rest": replay.rest_url, "seconds": seconds, "warmup": warmup,
-               "latency": latency}  # fmt: skip
+               "latency": latency, "loop": LOOP}  # fmt: skip
         got = _child("--worker", cfg)
     count, ids = asyncio.run(_stream_ids(nats_url))
     derived = _offline_ids(data)
@@ -405,6 +429,9 @@ def main(quick: bool) -> dict[str, Any]:
         "frames_per_cpu_s": max(r["frames_per_cpu_s"] for r in [*runs, lat]),
         "p50_ms": lat["latency"].get("p50_ms"),
         "p99_ms": lat["latency"].get("p99_ms"),
+        "p999_ms": lat["latency"].get("p99.9_ms"),
+        "latency_gc": lat.get("gc"),
+        "loop": LOOP,
         "latency_rate_per_s": lat["acked_per_s"],
         "rss_mb": big["rss_peak_mb"],
         "rss_1000_kept_up": big["kept_up"],

@@ -13,6 +13,7 @@ output would only wait here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
@@ -57,6 +58,8 @@ class Outbox:
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._parked = False
+        """`run()` waits for work (nothing queued, no outage being handled)."""
         publisher.on_ack = self._on_ack
 
     @property
@@ -82,7 +85,14 @@ class Outbox:
             self.probe.frame(self.put_total, ts_recv)
         if queue:
             self._idle.clear()
-            self._ready.set()
+            if self._parked:
+                # Hand them to the publisher now rather than waking `run()` to do it: one
+                # event-loop turn less per frame between the read and the socket write.
+                # Only while `run()` is parked, so order and outage handling stay its own.
+                with contextlib.suppress(Unavailable):
+                    self._publish_ready()
+            if queue:
+                self._ready.set()
 
     async def run(self) -> None:
         """Publish until cancelled; rides out outages by waiting and re-sending."""
@@ -93,7 +103,11 @@ class Outbox:
                 self._ready.clear()
                 if not self.unacked:
                     self._idle.set()
-                await self._ready.wait()
+                self._parked = True
+                try:
+                    await self._ready.wait()
+                finally:
+                    self._parked = False
                 continue
             try:
                 self._publish_ready()

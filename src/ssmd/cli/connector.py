@@ -90,8 +90,9 @@ def run(main: Coroutine[Any, Any, Any]) -> Any:
     (bench/RESULTS.md `## capture`, both measured in the same session).
 
     `gc.freeze()` first: the modules and objects of start-up (typer, the CLI, the venue
-    modules) live for ever, and without it every full collection walks them all —
-    pauses of 15-40 ms in the frame → ack path, measured.
+    modules) live for ever, so full collections need not walk them. (With the CLI
+    imported the bench worker saw more and longer collections, up to 15-40 ms on a
+    loaded box; that freezing removes them is not shown yet: bench/RESULTS.md.)
     """
     import uvloop
 

@@ -1,4 +1,4 @@
-"""The C path for Kraken v1 book frames (`_kraken_native.v1_book`) against the Python
+"""The C path for Kraken v1 book frames (`ssmd._native.v1_book`) against the Python
 reference (`KrakenV1Normalizer._frame`): the same records, counters, resyncs and book
 state after every frame — on seeded streams (depth-10 evictions inside the top 10,
 off-precision strings, prices beyond int64), on fuzzed copies of them (each mutation
@@ -74,7 +74,7 @@ def _run(frames: list[str] | list[bytes], native: bool, depth: int = 10) -> tupl
 
 def test_the_c_path_is_built() -> None:
     assert kraken_v1.NATIVE, (
-        "ssmd.venues._kraken_native did not build: install a C compiler and zlib's header "
+        "ssmd._native did not build: install a C compiler and zlib's header "
         "(Debian: apt install gcc zlib1g-dev) and reinstall (make install)"
     )
 

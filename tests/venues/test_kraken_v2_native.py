@@ -1,4 +1,4 @@
-"""The C path for Kraken v2 (and `sim`) book updates (`_kraken_native.v2_book`) against
+"""The C path for Kraken v2 (and `sim`) book updates (`ssmd._native.v2_frame`) against
 the Python reference (`KrakenV2Normalizer._frame`): the same records, counters, resyncs
 and book state after every frame — on synthetic tapes (depth 10: evictions inside the
 top 10; depth 25), on fuzzed copies (each mutation either taken by C exactly as Python
@@ -79,7 +79,7 @@ def _run(
 
 def test_the_c_path_is_built() -> None:
     assert kraken_v2.NATIVE and sim.NATIVE, (
-        "ssmd.venues._kraken_native did not build: install a C compiler and zlib's header "
+        "ssmd._native did not build: install a C compiler and zlib's header "
         "(Debian: apt install gcc zlib1g-dev) and reinstall (make install)"
     )
 

@@ -35,6 +35,7 @@ from typing import Literal
 
 import msgspec
 
+from ssmd.model import native
 from ssmd.model.records import Book, Record, Trade
 
 SeqScope = Literal["venue", "connection", "unknown"]
@@ -79,7 +80,16 @@ _pack = _packer.encode
 
 def content_hash(record: Record, *, drop_seq: bool = False) -> str:
     """128-bit BLAKE2b of the record's bytes with ts_recv (and optionally seq) zeroed
-    (module-level bindings: this runs for every record without a venue sequence)."""
+    (this runs for every record without a venue sequence: in C where built)."""
+    if native.content_hash is not None:
+        out = native.content_hash(record, drop_seq)
+        if out is not None:
+            return out
+    return content_hash_python(record, drop_seq=drop_seq)
+
+
+def content_hash_python(record: Record, *, drop_seq: bool = False) -> str:
+    """`content_hash` without the C writer (its reference, and its fallback)."""
     neutral = _replace(record, ts_recv=0, seq=0) if drop_seq else _replace(record, ts_recv=0)
     return blake2b(_pack(neutral), digest_size=16).hexdigest()
 

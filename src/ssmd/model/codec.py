@@ -1,27 +1,26 @@
 """JSON wire form of records: fixed-point fields become canonical decimal strings.
 
 `encode` is the connector's per-record hot path, so trades, quotes and books are written
-straight from the struct (decimal strings from a bounded cache, the escaped
-feed/venue/symbol header cached per instrument) instead of through `to_builtins`; the
-bytes are exactly `_encoder.encode(to_wire(record))`, the reference every other type
-still takes (property-tested in tests/model/test_codec.py).
+in C where the extension is built (`model/native.py`), else straight from the struct here
+(decimal strings from a bounded cache, the escaped feed/venue/symbol header cached per
+instrument) instead of through `to_builtins`; the bytes are exactly
+`_encoder.encode(to_wire(record))`, the reference every other type still takes
+(property-tested in tests/model/test_codec.py and test_native_records.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
+from ssmd.model import native
 from ssmd.model.fixed import from_fixed, to_fixed
+from ssmd.model.native import DECIMAL_FIELDS, LEVEL_FIELDS
 from ssmd.model.records import Book, Quote, Record, Trade
 
-DECIMAL_FIELDS: dict[str, tuple[str, ...]] = {
-    "trade": ("price", "size"),
-    "quote": ("bid_px", "bid_sz", "ask_px", "ask_sz"),
-    "instrument": ("tick_size", "lot_size"),
-}
-LEVEL_FIELDS = ("bids", "asks")
+__all__ = ["DECIMAL_FIELDS", "LEVEL_FIELDS", "decode", "encode", "from_wire", "to_wire"]
 _CACHE_MAX = 1 << 16
 """Entries per cache before it is cleared (prices and sizes repeat; memory stays bounded)."""
 
@@ -108,8 +107,9 @@ def _text(value: str) -> str:
     return f'"{value}"' if value.isalnum() else _json_str(value).decode()
 
 
-def encode(record: Record) -> bytes:
-    """The record's JSON wire bytes (same bytes as encoding `to_wire(record)`)."""
+def encode_python(record: Record) -> bytes:
+    """The record's JSON wire bytes (same bytes as encoding `to_wire(record)`): `encode`
+    without the C writer (its reference, and its fallback)."""
     cls = type(record)
     if cls is Book:
         return (
@@ -127,6 +127,11 @@ def encode(record: Record) -> bytes:
             f'"ask_px":"{_dec(record.ask_px)}","ask_sz":"{_dec(record.ask_sz)}",{_tail(record)}'
         ).encode()
     return _encoder.encode(to_wire(record))
+
+
+encode: Callable[[Record], bytes] = native.encoder(encode_python)
+"""The record's JSON wire bytes: C where built (falling back to `encode_python` for what
+it declines), else `encode_python`."""
 
 
 def decode(data: bytes | str) -> Record:

@@ -323,7 +323,7 @@ class NormalizerBase:
         ts_recv: int,
         fail: Callable[[Any, GapReason, str, int, int], Gap],
     ) -> list[Record]:
-        """Finish a frame a C book path took (venues/_native/), as `on_frame`
+        """Finish a frame a C book path took (src/ssmd/_native/), as `on_frame`
         would: count it, and turn its verdict into records. `got` is what it raised (the
         book may be half updated: withdrawn as after a bad frame) or (code, state,
         ts_event, a, b): 0 = a is the record, b 1 if a checksum verified; 1 = checksum

@@ -41,7 +41,7 @@ from ssmd.venues.kraken_common import normalize_pair, parse_asset_pairs
 from ssmd.venues.registry import VENUES
 
 try:  # the whole-frame C path for book updates (setup.py); optional, same results
-    from ssmd.venues._kraken_native import v1_book as _native_book
+    from ssmd._native import v1_book as _native_book
 except ImportError:  # pragma: no cover - built by every install with a C compiler
     _native_book = None
 
@@ -197,7 +197,7 @@ class _KState(BookState):
             if self.fast
             else None
         )  # fmt: skip
-        """The same for the C path (`_kraken_native.v1_book`); None: updates in Python."""
+        """The same for the C path (`ssmd._native.v1_book`); None: updates in Python."""
         self.asks.odd.clear()
         self.bids.odd.clear()
         self.reset_top()

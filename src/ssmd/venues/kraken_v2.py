@@ -41,7 +41,7 @@ from ssmd.venues.kraken_common import normalize_pair, parse_asset_pairs
 from ssmd.venues.registry import VENUES
 
 try:  # the whole-frame C path for book updates (setup.py); optional, same results
-    from ssmd.venues._kraken_native import v2_frame as _native_frame
+    from ssmd._native import v2_frame as _native_frame
 except ImportError:  # pragma: no cover - built by every install with a C compiler
     _native_frame = None
 
@@ -144,7 +144,7 @@ class _V2Book(BookState):
         self.bid_part: bytes | None = None
         """The bids' top 10 tokens, encoded; None once the bids changed."""
         self.native: tuple[Any, ...] | None = None
-        """What the C path (`_kraken_native.v2_book`) works on: per side (asks, bids) the
+        """What the C path (`ssmd._native.v2_frame`) works on: per side (asks, bids) the
         level map, sorted keys and tokens, then the price and qty divisors and the depth;
         None until a precision of at most 9 decimals is known (then updates stay here)."""
 

@@ -1,4 +1,4 @@
-/* What the native venue paths share: the frame scanner's primitives, the row buffer,
+/* What the native paths share: the frame scanner's primitives, the row buffer,
  * and the helpers that work on the reference's Python structures (sorted key lists,
  * level tuples, the CRC parts) and finish an update into its outcome.
  *
@@ -6,7 +6,8 @@
  * the reference; the C function takes only the common shape of a frame and changes the
  * very same Python structures the reference keeps, so either path may take the next
  * frame; anything else returns None *before changing anything* and Python decides.
- * tests/venues/test_kraken_native.py and test_kraken_v2_native.py hold C to Python.
+ * tests/venues/test_kraken_native.py, test_kraken_v2_native.py and
+ * tests/model/test_native_records.py hold C to Python.
  */
 #ifndef SSMD_NATIVE_COMMON_H
 #define SSMD_NATIVE_COMMON_H
@@ -280,5 +281,12 @@ static inline PyObject *interned_names(const char *const *names, Py_ssize_t n) {
 PyObject *v1_book(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 PyObject *v2_frame(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 int init_kraken_v2(void);
+PyObject *register_record(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
+PyObject *encode_record(PyObject *mod, PyObject *record);
+PyObject *encode(PyObject *mod, PyObject *record);
+PyObject *set_encode_fallback(PyObject *mod, PyObject *fn);
+PyObject *content_hash(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
+PyObject *blake2b_digest(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
+int init_record(void);
 
 #endif

@@ -1,4 +1,6 @@
-/* The `ssmd.venues._kraken_native` module: its entry points and interned names. */
+/* The `ssmd._native` module: the hot paths in C, each with its Python reference (see
+ * common.h): Kraken book frames (kraken_v1.c, kraken_v2.c) and records on the wire
+ * (record.c, blake2b.c). */
 #include "common.h"
 
 PyObject *S_valid, *S_native, *S_part, *S_symbol, *S_iid, *S_crc, *S_crc_a;
@@ -22,16 +24,28 @@ PyDoc_STRVAR(v2_frame_doc,
 static PyMethodDef methods[] = {
     {"v1_book", (PyCFunction)(void (*)(void))v1_book, METH_FASTCALL, v1_book_doc},
     {"v2_frame", (PyCFunction)(void (*)(void))v2_frame, METH_FASTCALL, v2_frame_doc},
+    {"register_record", (PyCFunction)(void (*)(void))register_record, METH_FASTCALL,
+     "register_record(cls, tag, fields, kinds): how a record type is written (codec.py)."},
+    {"encode_record", encode_record, METH_O,
+     "encode_record(record) -> bytes | None: codec.encode's JSON bytes, None: use Python."},
+    {"encode", encode, METH_O,
+     "encode(record) -> bytes: encode_record, else the registered fallback's bytes."},
+    {"set_encode_fallback", set_encode_fallback, METH_O,
+     "set_encode_fallback(fn): what `encode` calls for a record C declines."},
+    {"content_hash", (PyCFunction)(void (*)(void))content_hash, METH_FASTCALL,
+     "content_hash(record, drop_seq) -> str | None: msgid.content_hash, None: use Python."},
+    {"blake2b", (PyCFunction)(void (*)(void))blake2b_digest, METH_FASTCALL,
+     "blake2b(data, digest_size) -> bytes: unkeyed BLAKE2b (RFC 7693)."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_kraken_native",
+    PyModuleDef_HEAD_INIT, "_native",
     "Kraken v1 book frames, whole frame, in C (the reference is kraken_v1.py).", -1, methods,
     NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__kraken_native(void) {
+PyMODINIT_FUNC PyInit__native(void) {
     S_valid = PyUnicode_InternFromString("valid");
     S_native = PyUnicode_InternFromString("native");
     S_part = PyUnicode_InternFromString("part");
@@ -50,7 +64,7 @@ PyMODINIT_FUNC PyInit__kraken_native(void) {
     KWNAMES = interned_names(kw, 9);
     if (!S_valid || !S_native || !S_part || !S_symbol || !S_iid || !S_crc || !S_crc_a ||
         !S_reset_top || !S_bid_part || !S_token || !VENUE || !ZERO || !MINUS_ONE || !KWNAMES ||
-        !init_kraken_v2())
+        !init_kraken_v2() || !init_record())
         return NULL;
     return PyModule_Create(&module);
 }

@@ -145,27 +145,37 @@ async def _run_connector(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def worker(cfg: dict[str, Any]) -> None:
-    """One connector run; also counts the collector's passes and their wall time."""
+    """One connector run; also counts the collector's passes while it runs (not the
+    `gc.collect()` of start-up) and their wall time, the longest per generation."""
     import gc
 
-    pauses: list[int] = []
+    pauses: list[tuple[int, int]] = []
     started = [0]
 
     def on_gc(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             started[0] = time.perf_counter_ns()
         else:
-            pauses.append(time.perf_counter_ns() - started[0])
+            pauses.append((info["generation"], time.perf_counter_ns() - started[0]))
 
-    gc.callbacks.append(on_gc)
+    async def watched() -> dict[str, Any]:
+        gc.callbacks.append(on_gc)
+        return await _run_connector(cfg)
+
     if cfg.get("loop") == "asyncio":  # the comparison: plain asyncio
-        got = asyncio.run(_run_connector(cfg))
+        got = asyncio.run(watched())
     else:
         from ssmd.cli.connector import run  # what `ssmd connector` runs: uvloop
 
-        got = run(_run_connector(cfg))
-    got["gc"] = {"n": len(pauses), "max_ms": round(max(pauses, default=0) / 1e6, 2),
-                 "total_ms": round(sum(pauses) / 1e6, 1)}  # fmt: skip
+        got = run(watched())
+    took = [ns for _, ns in pauses]
+    longest = {g: max((ns for gen, ns in pauses if gen == g), default=0) for g in (0, 1, 2)}
+    got["gc"] = {
+        "n": len(took),
+        "max_ms": round(max(took, default=0) / 1e6, 2),
+        "total_ms": round(sum(took) / 1e6, 1),
+        "max_ms_by_generation": {g: round(ns / 1e6, 2) for g, ns in longest.items()},
+    }
     print(json.dumps(got), flush=True)
 
 

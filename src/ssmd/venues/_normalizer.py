@@ -359,7 +359,10 @@ class NormalizerBase:
         return out
 
     def take_resyncs(self) -> list[Resync]:
-        out, self._resyncs = self._resyncs, []
+        out = self._resyncs
+        if not out:  # asked after every frame: mostly nothing
+            return []
+        self._resyncs = []
         return out
 
     def set_iids(self, iids: Mapping[str, int]) -> None:

@@ -121,11 +121,14 @@ class SimNormalizer(KrakenV2Normalizer):
     venue = VENUE
 
     def take_resyncs(self) -> list[Resync]:
+        taken = super().take_resyncs()  # asked after every frame: mostly empty
+        if not taken:
+            return taken
         return [
             dataclasses.replace(
                 r, venue_symbols=tuple(s.replace("/", "-") for s in r.venue_symbols)
             )
-            for r in super().take_resyncs()
+            for r in taken
         ]
 
     def set_iids(self, iids: Mapping[str, int]) -> None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from tests.http_stub import Answer, serve
 
 from ssmd.capture.policy import BackoffPolicy
 from ssmd.capture.ratelimit import RateGate
@@ -27,30 +26,12 @@ class Script:
 def server() -> Iterator[tuple[str, Script]]:
     script = Script()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            script.hits.append((time.monotonic(), self.path))
-            status, headers, body = (
-                script.answers.pop(0) if len(script.answers) > 1 else script.answers[0]
-            )
-            self.send_response(status)
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(path: str) -> Answer:
+        script.hits.append((time.monotonic(), path))
+        return script.answers.pop(0) if len(script.answers) > 1 else script.answers[0]
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/api/v3", script
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve(answer) as base:
+        yield f"{base}/api/v3", script
 
 
 FAST = BackoffPolicy(base=0.05, cap=0.1)

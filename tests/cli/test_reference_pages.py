@@ -5,14 +5,13 @@ after the last page; Polymarket CLOB: `next_cursor`, "LTE=" after the last page)
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
+from tests.http_stub import Answer, serve
 
 from ssmd import spec
 from ssmd.control.reference import fetch_instruments, reference_url
@@ -23,31 +22,16 @@ Page = Callable[[dict[str, list[str]]], dict]
 
 @contextmanager
 def _venue(page: Page) -> Iterator[tuple[str, list[dict[str, list[str]]]]]:
-    """(base URL, the query of every request) of a server answering `page(query)`."""
+    """(base URL, the query of every request) of a venue answering `page(query)`."""
     seen: list[dict[str, list[str]]] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            query = parse_qs(urlsplit(self.path).query)
-            seen.append(query)
-            body = json.dumps(page(query)).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(path: str) -> Answer:
+        query = parse_qs(urlsplit(path).query)
+        seen.append(query)
+        return 200, {"Content-Type": "application/json"}, json.dumps(page(query)).encode()
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(answer) as base:
+        yield base, seen
 
 
 def _kalshi_pages(query: dict[str, list[str]]) -> dict:

@@ -9,15 +9,15 @@ declined everything would fail here."""
 from __future__ import annotations
 
 import json
-import random
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_kraken_v1_incremental import _fmt, _stream, _Venue  # same directory
+from native_paths import counting  # same directory
+from test_kraken_v1_incremental import _stream
 
 from ssmd.venues import kraken_v1
 from ssmd.venues.kraken_v1 import KrakenV1Normalizer
@@ -28,22 +28,8 @@ def _compact(frames: list[str]) -> list[str]:
     return [json.dumps(json.loads(f), separators=(",", ":")) for f in frames]
 
 
-@contextmanager
-def _counting(native: bool) -> Iterator[list[int]]:
-    """Run with (counting the frames C took) or without the C path."""
-    real = kraken_v1._native_book
-    taken = [0]
-
-    def book(*args: Any) -> Any:
-        got = real(*args)
-        taken[0] += got is not None
-        return got
-
-    kraken_v1._native_book = book if native else None
-    try:
-        yield taken
-    finally:
-        kraken_v1._native_book = real
+def _counting(native: bool) -> AbstractContextManager[list[int]]:
+    return counting(kraken_v1, "_native_book", native)
 
 
 def _state(n: KrakenV1Normalizer) -> dict[str, Any]:
@@ -88,41 +74,10 @@ def test_c_and_python_agree_frame_by_frame(seed: int, depth: int) -> None:
     assert python[-1].checksums_verified == len(frames) - 1
 
 
-T0 = "1618678000.000001"
-
-
 def _clean_stream(seed: int, depth: int, frames: int) -> list[str]:
     """A venue stream with every level at the pair's precision (the common shape), a
     snapshot ask beyond int64 nanos, deletes and depth evictions inside the top 10."""
-    rnd = random.Random(seed)
-    venue = _Venue(depth)
-
-    def level(side: str) -> tuple[str, str]:
-        off = rnd.choice([0, 1, 2, 3, 5, 8, 13, 30]) + rnd.randint(0, 3)
-        ticks = 50_000 + off if side == "a" else 49_999 - off
-        qty = 0 if rnd.random() < 0.3 else rnd.randint(1, 10**9)
-        return _fmt(ticks, 2), _fmt(qty, 8)
-
-    snap: dict[str, list[list[str]]] = {"as": [], "bs": []}
-    for side in "ab":
-        for price, qty in (level(side) for _ in range(16)):
-            if float(qty):
-                venue.apply(side, price, qty)
-        snap[side + "s"] = [[*venue.sides[side][p], T0] for p in venue.ordered(side)]
-    snap["as"].append(["99999999997.00", "1.00000000", T0])
-    venue.apply("a", "99999999997.00", "1.00000000")
-    out = [[1, snap, f"book-{depth}", "XBT/USD"]]
-    for i in range(frames):
-        bodies = []
-        for side in rnd.sample("ab", rnd.choice([1, 1, 1, 2])):
-            levels = [level(side) for _ in range(rnd.choice([1, 1, 1, 2, 3]))]
-            for price, qty in levels:
-                venue.apply(side, price, qty)
-            stamp = f"1618678{i:03d}.{i * 7919 % 10**6:06d}"  # Kraken's shape, not in order
-            bodies.append({side: [[p, q, stamp] for p, q in levels]})
-        bodies[-1]["c"] = str(venue.checksum())
-        out.append([1, *bodies, f"book-{depth}", "XBT/USD"])
-    return [json.dumps(m, separators=(",", ":")) for m in out]
+    return _compact(_stream(seed, depth, frames, odd=False))
 
 
 @pytest.mark.parametrize("seed", [7, 9, 11])

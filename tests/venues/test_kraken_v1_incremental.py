@@ -52,7 +52,9 @@ def _fmt(value: int, decimals: int) -> str:
     return f"{Decimal(value).scaleb(-decimals):.{decimals}f}"
 
 
-def _stream(seed: int, depth: int, frames: int) -> list[str]:
+def _stream(seed: int, depth: int, frames: int, odd: bool = True) -> list[str]:
+    """A venue stream: a snapshot (with an ask beyond int64 nanos) then updates with
+    checksums; `odd`: some levels' wire strings off the pair's precision."""
     rnd = random.Random(seed)
     venue = _Venue(depth)
     mid = 50_000
@@ -61,10 +63,10 @@ def _stream(seed: int, depth: int, frames: int) -> list[str]:
         off = rnd.choice([0, 1, 2, 3, 5, 8, 13, 30]) + rnd.randint(0, 3)
         ticks = mid + off if side == "a" else mid - 1 - off
         price = _fmt(ticks, 2)
-        if rnd.random() < 0.05:  # off-precision wire string, same value
+        if odd and rnd.random() < 0.05:  # off-precision wire string, same value
             price = _fmt(ticks, 2).rstrip("0").rstrip(".") if ticks % 100 else str(ticks // 100)
         qty = "0.00000000" if rnd.random() < 0.3 else _fmt(rnd.randint(1, 10**9), 8)
-        if rnd.random() < 0.03:
+        if odd and rnd.random() < 0.03:
             qty = qty[:-3]  # off-precision quantity
         return price, qty
 
@@ -73,13 +75,10 @@ def _stream(seed: int, depth: int, frames: int) -> list[str]:
         for price, qty in levels:
             if Decimal(qty):
                 venue.apply(side, price, qty)
-    snap_a = [
-        [venue.sides["a"][p][0], venue.sides["a"][p][1], "1.000001"] for p in venue.ordered("a")
-    ]
-    snap_b = [
-        [venue.sides["b"][p][0], venue.sides["b"][p][1], "1.000001"] for p in venue.ordered("b")
-    ]
-    snap_a.append(["99999999997.00", "1.00000000", "1.000001"])  # beyond int64 nanos
+    t0 = "1618678000.000001"  # Kraken's seconds.micros
+    snap_a = [[*venue.sides["a"][p], t0] for p in venue.ordered("a")]
+    snap_b = [[*venue.sides["b"][p], t0] for p in venue.ordered("b")]
+    snap_a.append(["99999999997.00", "1.00000000", t0])  # beyond int64 nanos
     venue.apply("a", "99999999997.00", "1.00000000")
     name = f"book-{depth}"
     out = [json.dumps([1, {"as": snap_a, "bs": snap_b}, name, "XBT/USD"])]
@@ -89,7 +88,8 @@ def _stream(seed: int, depth: int, frames: int) -> list[str]:
             levels = [level(side) for _ in range(rnd.choice([1, 1, 1, 2, 3]))]
             for price, qty in levels:
                 venue.apply(side, price, qty)
-            bodies.append({side: [[p, q, f"2.{i:06d}"] for p, q in levels]})
+            stamp = f"{1618678001 + i}.{i * 7919 % 10**6:06d}"
+            bodies.append({side: [[p, q, stamp] for p, q in levels]})
         bodies[-1]["c"] = str(venue.checksum())
         out.append(json.dumps([1, *bodies, name, "XBT/USD"]))
     return out

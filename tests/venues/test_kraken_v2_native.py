@@ -7,15 +7,16 @@ Each test also counts the frames C took, so a C path declining everything would 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_kraken_v2 import _as_v2  # same directory: v1 recording frames as v2
+from native_paths import counting  # same directory
+from test_kraken_v2 import _as_v2  # v1 recording frames as v2
 
 from ssmd.book.checksum import decimals_of
 from ssmd.cli.venue import load_frames
@@ -26,22 +27,8 @@ from ssmd.venues.kraken_v2 import KrakenV2Normalizer
 T0 = 1_700_000_000_000_000_000
 
 
-@contextmanager
-def _counting(native: bool) -> Iterator[list[int]]:
-    """Run with (counting the frames C took) or without the C path."""
-    real = kraken_v2._native_frame
-    taken = [0]
-
-    def book(*args: Any) -> Any:
-        got = real(*args)
-        taken[0] += got is not None
-        return got
-
-    kraken_v2._native_frame = book if native else None
-    try:
-        yield taken
-    finally:
-        kraken_v2._native_frame = real
+def _counting(native: bool) -> AbstractContextManager[list[int]]:
+    return counting(kraken_v2, "_native_frame", native)
 
 
 def _state(n: KrakenV2Normalizer) -> dict[str, Any]:

@@ -24,7 +24,7 @@
 
 /* interned names and constants (module.c) */
 extern PyObject *S_valid, *S_native, *S_part, *S_symbol, *S_iid, *S_crc, *S_crc_a;
-extern PyObject *S_reset_top, *S_token, *S_bid_part, *KWNAMES, *VENUE, *ZERO, *MINUS_ONE;
+extern PyObject *S_reset_top, *S_token, *S_bid_part, *KWNAMES, *ZERO, *MINUS_ONE;
 
 typedef struct {
     const char *s;
@@ -275,6 +275,48 @@ static inline PyObject *interned_names(const char *const *names, Py_ssize_t n) {
         PyTuple_SET_ITEM(t, i, name);
     }
     return t;
+}
+
+/* What a venue normalizer hands every call (`NormalizerBase.native_ctx`): how records
+ * are named and built. */
+typedef struct {
+    PyObject *feed, *venue, *book, *trade, *quote, *ts, *symbols, *defaults;
+} Ctx;
+
+static inline int load_ctx(PyObject *t, Ctx *x) {
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 8 || !PyDict_Check(PyTuple_GET_ITEM(t, 6)) ||
+        !PyDict_Check(PyTuple_GET_ITEM(t, 7))) {
+        PyErr_SetString(PyExc_TypeError, "native_ctx: not the expected layout");
+        return 0;
+    }
+    PyObject **f[8] = {&x->feed, &x->venue, &x->book, &x->trade, &x->quote, &x->ts,
+                       &x->symbols, &x->defaults};
+    for (int i = 0; i < 8; i++)
+        *f[i] = PyTuple_GET_ITEM(t, i);
+    return 1;
+}
+
+/* An entry point's (books, payload, ts_recv, ctx) checked; the payload's bytes (an ASCII
+ * str's too). 1 ok, 0 not ours (a non-ASCII str), -1 error. */
+static inline int entry_args(PyObject *const *args, Py_ssize_t nargs, const char *name, Ctx *x,
+                             const char **p, Py_ssize_t *n) {
+    if (nargs != 4 || !PyDict_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError, "%s(books: dict, payload, ts_recv, ctx: tuple)", name);
+        return -1;
+    }
+    if (!load_ctx(args[3], x))
+        return -1;
+    if (PyBytes_Check(args[1])) {
+        *p = PyBytes_AS_STRING(args[1]);
+        *n = PyBytes_GET_SIZE(args[1]);
+        return 1;
+    }
+    if (PyUnicode_Check(args[1]) && PyUnicode_IS_ASCII(args[1])) {
+        *p = (const char *)PyUnicode_DATA(args[1]);
+        *n = PyUnicode_GET_LENGTH(args[1]);
+        return 1;
+    }
+    return 0;
 }
 
 /* the entry points (module.c lists them) and their set-up */

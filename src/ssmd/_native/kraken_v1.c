@@ -427,7 +427,7 @@ done:
     return rc;
 }
 
-static PyObject *snapshot(Book *b, Frame *f, PyObject *args[]) {
+static PyObject *snapshot(Book *b, Frame *f, PyObject *ts_recv, Ctx *x) {
     /* the precision comes from the first ask (else bid), as in the reference */
     Row *first = &f->r.rows[0];
     for (Py_ssize_t i = 0; i < f->r.nrows; i++)
@@ -474,9 +474,9 @@ static PyObject *snapshot(Book *b, Frame *f, PyObject *args[]) {
     PyObject *ts = PyLong_FromLongLong(ts_event);
     if (!ts)
         goto done;
-    int x = crossed(b);
-    if (x) {
-        if (x > 0)
+    int cross = crossed(b);
+    if (cross) {
+        if (cross > 0)
             result = outcome(2, b->state, ts, Py_NewRef(Py_None), Py_NewRef(Py_None));
         else
             Py_DECREF(ts);
@@ -485,8 +485,8 @@ static PyObject *snapshot(Book *b, Frame *f, PyObject *args[]) {
     PyObject *symbol = PyObject_GetAttr(b->state, S_symbol);
     PyObject *iid = symbol ? PyObject_GetAttr(b->state, S_iid) : NULL;
     if (iid) {
-        PyObject *kw[9] = {args[3], VENUE, symbol, iid, ts, args[2], Py_True, out_b, out_a};
-        PyObject *book = PyObject_Vectorcall(args[4], kw, 0, KWNAMES);
+        PyObject *kw[9] = {x->feed, x->venue, symbol, iid, ts, ts_recv, Py_True, out_b, out_a};
+        PyObject *book = PyObject_Vectorcall(x->book, kw, 0, KWNAMES);
         if (book)
             result = outcome(0, b->state, Py_NewRef(ts), book, PyLong_FromLong(0));
     }
@@ -499,7 +499,7 @@ done:
     return result;
 }
 
-static PyObject *update(Book *b, Frame *f, PyObject *args[]) {
+static PyObject *update(Book *b, Frame *f, PyObject *ts_recv, Ctx *x) {
     long long ts_event;
     unsigned long venue_crc = 0;
     if (PyDict_GET_SIZE(b->asks.odd) || PyDict_GET_SIZE(b->bids.odd) ||
@@ -532,9 +532,9 @@ static PyObject *update(Book *b, Frame *f, PyObject *args[]) {
         goto done;
     if (!(ts = PyLong_FromLongLong(ts_event)))
         goto done;
-    PyObject *kw[5] = {args[3], VENUE, args[2], out_b, out_a};
+    PyObject *kw[5] = {x->feed, x->venue, ts_recv, out_b, out_a};
     result = finish(b->state, ts, f->has_checksum, venue_crc, &f->checksum, ours, b->bids.keys,
-                    b->asks.keys, kw, args[4]);
+                    b->asks.keys, kw, x->book);
     ts = NULL;
 done:
     Py_XDECREF(ts);
@@ -546,23 +546,14 @@ done:
 PyObject *v1_book(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
     Frame f;
     Book b = {0};
+    Ctx x;
     const char *p;
     Py_ssize_t n;
     PyObject *result = NULL;
     (void)mod;
-    if (nargs != 5 || !PyDict_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "v1_book(books: dict, payload, ts_recv, feed, Book)");
-        return NULL;
-    }
-    if (PyBytes_Check(args[1])) {
-        p = PyBytes_AS_STRING(args[1]);
-        n = PyBytes_GET_SIZE(args[1]);
-    } else if (PyUnicode_Check(args[1]) && PyUnicode_IS_ASCII(args[1])) {
-        p = (const char *)PyUnicode_DATA(args[1]);
-        n = PyUnicode_GET_LENGTH(args[1]);
-    } else {
-        Py_RETURN_NONE;
-    }
+    int got = entry_args(args, nargs, "v1_book", &x, &p, &n);
+    if (got <= 0)
+        return got < 0 ? NULL : Py_NewRef(Py_None);
     init_rows(&f.r);
     f.has_checksum = f.snapshot = 0;
     if (!frame(p, n, &f)) {
@@ -581,7 +572,7 @@ PyObject *v1_book(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
     }
     if (f.snapshot) {
         if (load_book(state, &b) >= 0)
-            result = snapshot(&b, &f, (PyObject **)args);
+            result = snapshot(&b, &f, args[2], &x);
         goto done;
     }
     PyObject *valid = PyObject_GetAttr(state, S_valid);
@@ -592,7 +583,7 @@ PyObject *v1_book(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
     int loaded = ok ? load_book(state, &b) : 0;
     if (loaded < 0)
         goto done;
-    result = loaded ? update(&b, &f, (PyObject **)args) : Py_NewRef(Py_None);
+    result = loaded ? update(&b, &f, args[2], &x) : Py_NewRef(Py_None);
 done:
     Py_XDECREF(b.native);
     free_rows(&f.r);

@@ -117,6 +117,45 @@ static int key_is(Slice k, const char *name) {
     return (size_t)k.n == n && memcmp(k.s, name, n) == 0;
 }
 
+/* A member an entry parser reads: its name, how (a plain string, a JSON number as fixed
+ * point, a JSON integer) and where to. */
+typedef struct {
+    const char *name;
+    enum { M_STR, M_NUMBER, M_INTEGER } kind;
+    void *out;
+} Member;
+
+/* `{...}` with each listed member at most once (the bitmask of those seen in `*seen`),
+ * any other member skipped when it is a scalar; 0: decline. */
+static int members(Cur *c, const Member *m, int n, int *seen) {
+    Slice k;
+    *seen = 0;
+    if (!eat(c, '{'))
+        return 0;
+    do {
+        if (!str(c, &k) || !eat(c, ':'))
+            return 0;
+        int i = 0;
+        while (i < n && !key_is(k, m[i].name))
+            i++;
+        if (i == n) {
+            if (!skip_scalar(c))
+                return 0;
+            continue;
+        }
+        if (*seen & (1 << i))
+            return 0;
+        *seen |= 1 << i;
+        int ok = m[i].kind == M_STR      ? str(c, (Slice *)m[i].out)
+               : m[i].kind == M_NUMBER ? number(c, (long long *)m[i].out)
+                                       : integer(c, 18, (unsigned long long *)m[i].out);
+        if (!ok)
+            return 0;
+    } while (eat(c, ','));
+    return eat(c, '}');
+}
+
+
 /* `[{"price":N,"qty":N}, ...]` */
 static int levels2(Cur *c, Update2 *u, int side) {
     if (!eat(c, '['))
@@ -125,20 +164,12 @@ static int levels2(Cur *c, Update2 *u, int side) {
         return 1;
     do {
         Row *r = new_row(&u->r);
-        Slice k;
-        int seen = 0;
-        if (!r || !eat(c, '{'))
+        int seen;
+        if (!r)
             return 0;
         r->side = side;
-        do {
-            if (!str(c, &k) || !eat(c, ':'))
-                return 0;
-            int bit = key_is(k, "price") ? 1 : key_is(k, "qty") ? 2 : 0;
-            if (!bit || (seen & bit) || !number(c, bit == 1 ? &r->px : &r->sz))
-                return 0;
-            seen |= bit;
-        } while (eat(c, ','));
-        if (seen != 3 || !eat(c, '}') || !r->px)
+        const Member m[] = {{"price", M_NUMBER, &r->px}, {"qty", M_NUMBER, &r->sz}};
+        if (!members(c, m, 2, &seen) || seen != 3 || !r->px)
             return 0;
     } while (eat(c, ','));
     return eat(c, ']');
@@ -386,25 +417,6 @@ static int load_side2(PyObject *native, Py_ssize_t at, long long sign, Side2 *sd
     return PyDict_Check(sd->levels) && PyList_Check(sd->keys) && PyDict_Check(sd->tokens);
 }
 
-/* What `KrakenV2Normalizer` hands every call (`_native_ctx`): where records go and how
- * they are named. */
-typedef struct {
-    PyObject *feed, *venue, *book, *trade, *quote, *ts, *symbols, *defaults;
-} Ctx;
-
-static int load_ctx(PyObject *t, Ctx *x) {
-    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 8 || !PyDict_Check(PyTuple_GET_ITEM(t, 6)) ||
-        !PyDict_Check(PyTuple_GET_ITEM(t, 7))) {
-        PyErr_SetString(PyExc_TypeError, "KrakenV2Normalizer._native_ctx: not the expected layout");
-        return 0;
-    }
-    PyObject **f[8] = {&x->feed, &x->venue, &x->book, &x->trade, &x->quote, &x->ts,
-                       &x->symbols, &x->defaults};
-    for (int i = 0; i < 8; i++)
-        *f[i] = PyTuple_GET_ITEM(t, i);
-    return 1;
-}
-
 /* One book update entry (the data array's only one) applied; see the file comment. */
 static PyObject *book2(Cur *c, PyObject *books, PyObject *ts_recv, Ctx *x) {
     Update2 u;
@@ -506,30 +518,16 @@ static int symbol_info(Ctx *x, Slice vs, PyObject **symbol, PyObject **iid) {
 static PyObject *S_buy, *S_sell, *S_unknown, *EMPTY, *TRADE_KW, *QUOTE_KW;
 
 /* One trade entry (`_trade`): symbol, price, qty, timestamp required; side and trade_id
- * optional; anything else skipped. NULL with no error: decline. */
+ * optional. NULL with no error: decline. */
 static PyObject *trade2(Cur *c, PyObject *ts_recv, Ctx *x) {
-    Slice k, sym = {0}, side = {"", 0}, stamp = {0};
+    Slice sym = {0}, side = {"", 0}, stamp = {0};
     long long px = 0, sz = 0, ts_event;
     unsigned long long tid = 0;
-    int seen = 0;
-    if (!eat(c, '{'))
-        return NULL;
-    do {
-        if (!str(c, &k) || !eat(c, ':'))
-            return NULL;
-        int bit = key_is(k, "symbol") ? 1 : key_is(k, "price") ? 2 : key_is(k, "qty") ? 4
-                : key_is(k, "timestamp") ? 8 : key_is(k, "side") ? 16
-                : key_is(k, "trade_id") ? 32 : 0;
-        if (bit & seen)
-            return NULL;
-        seen |= bit;
-        int ok = bit == 1 ? str(c, &sym) : bit == 2 ? number(c, &px) : bit == 4 ? number(c, &sz)
-               : bit == 8 ? str(c, &stamp) : bit == 16 ? str(c, &side)
-               : bit == 32 ? integer(c, 18, &tid) : skip_scalar(c);
-        if (!ok)
-            return NULL;
-    } while (eat(c, ','));
-    if (!eat(c, '}') || (seen & 15) != 15 || !stamp2(stamp, x->ts, &ts_event))
+    int seen;
+    const Member m[] = {{"symbol", M_STR, &sym},       {"price", M_NUMBER, &px},
+                        {"qty", M_NUMBER, &sz},        {"timestamp", M_STR, &stamp},
+                        {"side", M_STR, &side},        {"trade_id", M_INTEGER, &tid}};
+    if (!members(c, m, 6, &seen) || (seen & 15) != 15 || !stamp2(stamp, x->ts, &ts_event))
         return NULL;
     PyObject *symbol, *iid, *record = NULL;
     if (symbol_info(x, sym, &symbol, &iid) <= 0)
@@ -556,27 +554,14 @@ static PyObject *trade2(Cur *c, PyObject *ts_recv, Ctx *x) {
 /* One ticker entry (`_ticker`) as a quote: symbol, bid, bid_qty, ask, ask_qty required,
  * timestamp optional; the rest (last, volume, vwap, ...) skipped. */
 static PyObject *ticker2(Cur *c, PyObject *ts_recv, Ctx *x) {
-    Slice k, sym = {0}, stamp = {"", 0};
+    Slice sym = {0}, stamp = {"", 0};
     long long v[4] = {0, 0, 0, 0}, ts_event = 0;
-    int seen = 0;
-    if (!eat(c, '{'))
-        return NULL;
-    do {
-        if (!str(c, &k) || !eat(c, ':'))
-            return NULL;
-        int bit = key_is(k, "symbol") ? 1 : key_is(k, "bid") ? 2 : key_is(k, "bid_qty") ? 4
-                : key_is(k, "ask") ? 8 : key_is(k, "ask_qty") ? 16
-                : key_is(k, "timestamp") ? 32 : 0;
-        if (bit & seen)
-            return NULL;
-        seen |= bit;
-        int ok = bit == 1 ? str(c, &sym) : bit == 32 ? str(c, &stamp)
-               : bit ? number(c, &v[bit == 2 ? 0 : bit == 4 ? 1 : bit == 8 ? 2 : 3])
-               : skip_scalar(c);
-        if (!ok)
-            return NULL;
-    } while (eat(c, ','));
-    if (!eat(c, '}') || (seen & 31) != 31 || (stamp.n && !stamp2(stamp, x->ts, &ts_event)))
+    int seen;
+    const Member m[] = {{"symbol", M_STR, &sym},    {"bid", M_NUMBER, &v[0]},
+                        {"bid_qty", M_NUMBER, &v[1]}, {"ask", M_NUMBER, &v[2]},
+                        {"ask_qty", M_NUMBER, &v[3]}, {"timestamp", M_STR, &stamp}};
+    if (!members(c, m, 6, &seen) || (seen & 31) != 31 ||
+        (stamp.n && !stamp2(stamp, x->ts, &ts_event)))
         return NULL;
     PyObject *symbol, *iid, *record = NULL, *o[5] = {NULL, NULL, NULL, NULL, NULL};
     if (symbol_info(x, sym, &symbol, &iid) <= 0)
@@ -630,21 +615,9 @@ PyObject *v2_frame(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
     Ctx x;
     Slice channel, type;
     (void)mod;
-    if (nargs != 4 || !PyDict_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "v2_frame(books: dict, payload, ts_recv, ctx: tuple)");
-        return NULL;
-    }
-    if (!load_ctx(args[3], &x))
-        return NULL;
-    if (PyBytes_Check(args[1])) {
-        p = PyBytes_AS_STRING(args[1]);
-        n = PyBytes_GET_SIZE(args[1]);
-    } else if (PyUnicode_Check(args[1]) && PyUnicode_IS_ASCII(args[1])) {
-        p = (const char *)PyUnicode_DATA(args[1]);
-        n = PyUnicode_GET_LENGTH(args[1]);
-    } else {
-        Py_RETURN_NONE;
-    }
+    int got = entry_args(args, nargs, "v2_frame", &x, &p, &n);
+    if (got <= 0)
+        return got < 0 ? NULL : Py_NewRef(Py_None);
     Cur c = {p, p + n};
     if (!prefix2(&c, &channel, &type))
         Py_RETURN_NONE;

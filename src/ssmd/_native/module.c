@@ -4,10 +4,10 @@
 #include "common.h"
 
 PyObject *S_valid, *S_native, *S_part, *S_symbol, *S_iid, *S_crc, *S_crc_a;
-PyObject *S_reset_top, *S_token, *S_bid_part, *KWNAMES, *VENUE, *ZERO, *MINUS_ONE;
+PyObject *S_reset_top, *S_token, *S_bid_part, *KWNAMES, *ZERO, *MINUS_ONE;
 
 PyDoc_STRVAR(v1_book_doc,
-"v1_book(books, payload, ts_recv, feed, Book) -> list | tuple | None\n\n"
+"v1_book(books, payload, ts_recv, ctx) -> list | tuple | None\n\n"
 "One Kraken v1 book frame (snapshot or update) for a pair in `books`. None: not the\n"
 "common shape, nothing changed (take the Python path). A list: [the Book record], its\n"
 "checksum verified. Else (code, state, ts_event, a, b): code 0 = `a` is the Book\n"
@@ -56,14 +56,13 @@ PyMODINIT_FUNC PyInit__native(void) {
     S_reset_top = PyUnicode_InternFromString("reset_top");
     S_bid_part = PyUnicode_InternFromString("bid_part");
     S_token = PyUnicode_InternFromString("token");
-    VENUE = PyUnicode_InternFromString("kraken");
     ZERO = PyLong_FromLong(0);
     MINUS_ONE = PyLong_FromLong(-1);
     static const char *kw[] = {"feed", "venue", "symbol", "iid", "ts_event", "ts_recv",
                                "snapshot", "bids", "asks"};
     KWNAMES = interned_names(kw, 9);
     if (!S_valid || !S_native || !S_part || !S_symbol || !S_iid || !S_crc || !S_crc_a ||
-        !S_reset_top || !S_bid_part || !S_token || !VENUE || !ZERO || !MINUS_ONE || !KWNAMES ||
+        !S_reset_top || !S_bid_part || !S_token || !ZERO || !MINUS_ONE || !KWNAMES ||
         !init_kraken_v2() || !init_record())
         return NULL;
     return PyModule_Create(&module);

@@ -22,7 +22,7 @@ import msgspec
 from ssmd.book.integrity import BookState, crossed_detail
 from ssmd.model.fixed import SCALE, to_fixed
 from ssmd.model.instrument import Instrument
-from ssmd.model.records import Book, Gap, GapReason, InstrumentRecord, Level, Record
+from ssmd.model.records import Book, Gap, GapReason, InstrumentRecord, Level, Quote, Record, Trade
 from ssmd.venues.base import IntegrityStats, Resync, ResyncAction, SymbolInfo
 
 __all__ = [
@@ -298,11 +298,35 @@ class NormalizerBase:
         self._defaults: dict[str, SymbolInfo] = {}
         self.iids: dict[str, int] = {}
         """The secmaster's iids by venue symbol, for names the venue's rules give."""
+        self.native: Callable[..., Any] | None = None
+        """The venue's whole-frame C path (`ssmd._native`), called with (books, payload,
+        ts_recv, `native_ctx`) before `_frame`; None: Python only. Set by the venue."""
+        self.native_ctx = (self.feed, self.venue, Book, Trade, Quote, None, self.symbols,
+                           self._defaults)  # fmt: skip
+        """How the C path names and builds records (`Ctx` in src/ssmd/_native/common.h)."""
 
     # -- the Normalizer protocol ------------------------------------------------------
 
     def on_frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
-        """Parse one received frame. Never raises: a bad frame yields `gap(reason=parse)`."""
+        """Parse one received frame. Never raises: a bad frame yields `gap(reason=parse)`.
+
+        Frames of the common shape go through the venue's C path in one call (same
+        records, same books); everything else, and all it declines, through `_frame`."""
+        native = self.native
+        if native is not None:
+            try:
+                got = native(self.books, payload, ts_recv, self.native_ctx)  # type: ignore[attr-defined]
+            except Exception as exc:
+                got = exc
+            if got.__class__ is list:  # a book update whose checksum verified: most frames
+                stats = self.stats
+                stats.frames += 1
+                stats.checksums_verified += 1
+                records = stats.records
+                records["book"] = records.get("book", 0) + 1
+                return got
+            if got is not None:
+                return self.native_outcome(got, payload, ts_recv, self._fail_book)  # type: ignore[attr-defined]
         stats = self.stats
         stats.frames += 1
         try:

@@ -401,6 +401,7 @@ class KrakenV1Normalizer(NormalizerBase):
         self.channels: dict[int, str] = {}
         """Book channelID -> pair, from subscriptionStatus (to pin a bad frame on a book)."""
         self.add_instruments(instruments)
+        self.native = _native_book if verify_checksums else None
 
     def add_instruments(self, instruments: Iterable[Instrument]) -> None:
         """Symbols from reference data (v1 checksums take precision from the wire, not here)."""
@@ -417,29 +418,10 @@ class KrakenV1Normalizer(NormalizerBase):
 
     # -- frames ---------------------------------------------------------------------
 
-    def on_frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
-        """Book frames of the common shape go through C in one call (same records, same
-        book); everything else, and anything C declines, through `_frame` below."""
-        native = _native_book
-        if native is not None and self.verify_checksums:
-            try:
-                got = native(self.books, payload, ts_recv, self.feed, Book)
-            except Exception as exc:
-                got = exc
-            if got.__class__ is list:  # an update whose checksum verified: most frames
-                stats = self.stats
-                stats.frames += 1
-                stats.checksums_verified += 1
-                records = stats.records
-                records["book"] = records.get("book", 0) + 1
-                return got
-            if got is not None:
-                return self.native_outcome(got, payload, ts_recv, self._fail_book)
-        return super().on_frame(payload, ts_recv)
-
     def _fail_book(
         self, state: BookState, reason: GapReason, detail: str, ts_recv: int, ts_event: int
     ) -> Gap:
+        """A book failure: resubscribe (the C path reports them through this too)."""
         return self.fail(state, reason, detail, ts_recv, "resubscribe", ts_event)
 
     def _frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:

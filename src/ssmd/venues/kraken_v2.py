@@ -293,9 +293,9 @@ class KrakenV2Normalizer(NormalizerBase):
         self.precision: dict[str, tuple[int, int]] = {}
         self.books: dict[str, _V2Book] = {}
         self.add_instruments(instruments)
-        self._native_ctx = (self.feed, self.venue, Book, Trade, Quote, _ts, self.symbols,
-                            self._defaults)  # fmt: skip
-        """What the C path names records with (`_native/kraken_v2.c`, `Ctx`)."""
+        self.native = _native_frame if verify_checksums else None
+        self.native_ctx = (*self.native_ctx[:5], _ts, *self.native_ctx[6:])
+        """As the base's, with the time parser the C path asks once per new second."""
 
     def add_instruments(self, instruments: Iterable[Instrument]) -> None:
         for ins in instruments:
@@ -313,27 +313,6 @@ class KrakenV2Normalizer(NormalizerBase):
         if "AssetPairs" in endpoint:
             self.add_instruments(parse_asset_pairs(body))
         return []
-
-    def on_frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
-        """Book updates, trades and tickers of the common shape go through C in one call
-        (same records, same book); everything else, and anything C declines, through
-        `_frame` below."""
-        native = _native_frame
-        if native is not None and self.verify_checksums:
-            try:
-                got = native(self.books, payload, ts_recv, self._native_ctx)
-            except Exception as exc:
-                got = exc
-            if got.__class__ is list:  # an update whose checksum verified: most frames
-                stats = self.stats
-                stats.frames += 1
-                stats.checksums_verified += 1
-                records = stats.records
-                records["book"] = records.get("book", 0) + 1
-                return got
-            if got is not None:
-                return self.native_outcome(got, payload, ts_recv, self._fail_book)
-        return super().on_frame(payload, ts_recv)
 
     def _frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
         msg = decode_json(payload, _decoder)

@@ -67,11 +67,13 @@ def test_the_c_path_is_built() -> None:
 
 @pytest.mark.parametrize(("seed", "depth"), [(1, 10), (2, 10), (3, 25), (4, 1000), (6, 10)])
 def test_c_and_python_agree_frame_by_frame(seed: int, depth: int) -> None:
+    """Off-precision levels come and go, so the book passes between the two paths."""
     frames = _compact(_stream(seed, depth, 600))
     python, _ = _run(frames, native=False, depth=depth)
-    native, _ = _run(frames, native=True, depth=depth)
+    native, taken = _run(frames, native=True, depth=depth)
     assert native == python
     assert python[-1].checksums_verified == len(frames) - 1
+    assert 100 < taken < len(frames) - 100  # both paths took a real share of the frames
 
 
 def _clean_stream(seed: int, depth: int, frames: int) -> list[str]:

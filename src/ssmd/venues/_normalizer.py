@@ -326,7 +326,7 @@ class NormalizerBase:
                 records["book"] = records.get("book", 0) + 1
                 return got
             if got is not None:
-                return self.native_outcome(got, payload, ts_recv, self._fail_book)  # type: ignore[attr-defined]
+                return self._native_outcome(got, payload, ts_recv)
         stats = self.stats
         stats.frames += 1
         try:
@@ -340,20 +340,15 @@ class NormalizerBase:
                 records[kind] = records.get(kind, 0) + 1  # type: ignore[index]
         return out
 
-    def native_outcome(
-        self,
-        got: tuple[int, Any, int, Any, Any] | Exception,
-        payload: bytes | str,
-        ts_recv: int,
-        fail: Callable[[Any, GapReason, str, int, int], Gap],
+    def _native_outcome(
+        self, got: tuple[int, Any, int, Any, Any] | Exception, payload: bytes | str, ts_recv: int
     ) -> list[Record]:
-        """Finish a frame a C book path took (src/ssmd/_native/), as `on_frame`
-        would: count it, and turn its verdict into records. `got` is what it raised (the
-        book may be half updated: withdrawn as after a bad frame) or (code, state,
-        ts_event, a, b): 0 = a is the record, b 1 if a checksum verified; 1 = checksum
-        mismatch (venue's a, ours b); 2 = crossed; 3 = a holds the frame's records (trades,
-        quotes). `fail(state, reason, detail, ts_recv, ts_event)` is the venue's book
-        failure."""
+        """Finish a frame the C path took (src/ssmd/_native/), as `on_frame` would: count
+        it, and turn its verdict into records. `got` is what it raised (the book may be
+        half updated: withdrawn as after a bad frame) or (code, state, ts_event, a, b):
+        0 = a is the record, b 1 if a checksum verified; 1 = checksum mismatch (venue's a,
+        ours b); 2 = crossed; 3 = a holds the frame's records (trades, quotes)."""
+        fail = self._fail_book
         stats = self.stats
         stats.frames += 1
         if isinstance(got, Exception):
@@ -409,6 +404,12 @@ class NormalizerBase:
 
     def _rest(self, endpoint: str, body: bytes | str, ts_recv: int) -> list[Record]:
         return []
+
+    def _fail_book(
+        self, state: BookState, reason: GapReason, detail: str, ts_recv: int, ts_event: int
+    ) -> Gap:
+        """Hook for venues with a C path: a book failure it reported, as the venue fails."""
+        raise NotImplementedError
 
     def _on_bad_frame(self, payload: bytes | str, ts_recv: int, exc: Exception) -> list[Record]:
         """Hook: a venue may also invalidate the book the bad frame belonged to."""

@@ -328,6 +328,7 @@ PyObject *encode_record(PyObject *mod, PyObject *record);
 PyObject *encode(PyObject *mod, PyObject *record);
 PyObject *set_encode_fallback(PyObject *mod, PyObject *fn);
 PyObject *content_hash(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
+PyObject *messages(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 PyObject *blake2b_digest(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 int init_record(void);
 

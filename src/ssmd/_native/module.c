@@ -34,6 +34,9 @@ static PyMethodDef methods[] = {
      "set_encode_fallback(fn): what `encode` calls for a record C declines."},
     {"content_hash", (PyCFunction)(void (*)(void))content_hash, METH_FASTCALL,
      "content_hash(record, drop_seq) -> str | None: msgid.content_hash, None: use Python."},
+    {"messages", (PyCFunction)(void (*)(void))messages, METH_FASTCALL,
+     "messages(records, origin, ctx) -> list | None: capture/stamp.py's Messages, None: use "
+     "Python."},
     {"blake2b", (PyCFunction)(void (*)(void))blake2b_digest, METH_FASTCALL,
      "blake2b(data, digest_size) -> bytes: unkeyed BLAKE2b (RFC 7693)."},
     {NULL, NULL, 0, NULL},

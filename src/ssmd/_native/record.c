@@ -29,6 +29,8 @@ typedef struct {
     char mp_key[MAX_FIELDS][KEY];   /* the name as a msgpack str */
     int njson_key[MAX_FIELDS], nmp_key[MAX_FIELDS];
     int ts_recv, seq; /* field indexes the content hash zeroes */
+    int feed, symbol, trade_id, snapshot; /* field indexes the Msg-Id reads (-1: none) */
+    int venue_seq; /* a type whose `seq` may be the venue's (msgid rule 2) */
 } Schema;
 
 /* A field's value (borrowed) straight from its slot, as the member descriptor reads it. */
@@ -331,7 +333,10 @@ PyObject *register_record(PyObject *mod, PyObject *const *args, Py_ssize_t nargs
     s->type = Py_NewRef(args[0]);
     s->tag = Py_NewRef(args[1]);
     s->n = (int)PyTuple_GET_SIZE(args[2]);
-    s->ts_recv = s->seq = -1;
+    s->venue_seq = PyUnicode_CompareWithASCIIString(args[1], "trade") == 0 ||
+                   PyUnicode_CompareWithASCIIString(args[1], "quote") == 0 ||
+                   PyUnicode_CompareWithASCIIString(args[1], "book") == 0;
+    s->ts_recv = s->seq = s->feed = s->symbol = s->trade_id = s->snapshot = -1;
     for (int i = 0; i < s->n; i++) {
         PyObject *name = PyTuple_GET_ITEM(args[2], i), *kind = PyTuple_GET_ITEM(args[3], i);
         if (!PyUnicode_Check(name) || !PyUnicode_Check(kind)) {
@@ -371,6 +376,14 @@ PyObject *register_record(PyObject *mod, PyObject *const *args, Py_ssize_t nargs
             s->ts_recv = i;
         if (PyUnicode_CompareWithASCIIString(name, "seq") == 0)
             s->seq = i;
+        if (PyUnicode_CompareWithASCIIString(name, "feed") == 0)
+            s->feed = i;
+        if (PyUnicode_CompareWithASCIIString(name, "symbol") == 0)
+            s->symbol = i;
+        if (PyUnicode_CompareWithASCIIString(name, "trade_id") == 0)
+            s->trade_id = i;
+        if (PyUnicode_CompareWithASCIIString(name, "snapshot") == 0)
+            s->snapshot = i;
     }
     Py_RETURN_NONE;
 }
@@ -394,13 +407,10 @@ PyObject *set_encode_fallback(PyObject *mod, PyObject *fn) {
     Py_RETURN_NONE;
 }
 
-PyObject *encode_record(PyObject *mod, PyObject *record) {
-    (void)mod;
-    Schema *s = schema_of(record);
+/* The record's JSON bytes; None (a new reference) where C declines. */
+static PyObject *json_bytes(PyObject *record, const Schema *s) {
     Buf b;
     PyObject *result = NULL;
-    if (!s)
-        Py_RETURN_NONE;
     buf_init(&b);
     int ok = put(&b, "{\"type\":", 8) && put_plain_string(&b, s->tag);
     for (int i = 0; ok && i < s->n; i++) {
@@ -416,6 +426,37 @@ PyObject *encode_record(PyObject *mod, PyObject *record) {
     return result;
 }
 
+PyObject *encode_record(PyObject *mod, PyObject *record) {
+    (void)mod;
+    Schema *s = schema_of(record);
+    return s ? json_bytes(record, s) : Py_NewRef(Py_None);
+}
+
+/* The content hash's 32 hex digits into `text`: 1, or 0 where C declines (an error set
+ * only on a real failure). */
+static int hash_hex(PyObject *record, const Schema *s, int drop_seq, char *text) {
+    Buf b;
+    buf_init(&b);
+    int ok = mp_head(&b, 0x80, 15, 0xde, 0xdf, (size_t)s->n + 1) && mp_str(&b, S_type) &&
+             mp_str(&b, s->tag);
+    for (int i = 0; ok && i < s->n; i++) {
+        int zero = i == s->ts_recv || (drop_seq && i == s->seq);
+        PyObject *v = zero ? ZERO : field(record, s, i);
+        ok = v && put(&b, s->mp_key[i], (size_t)s->nmp_key[i]) && mp_value(&b, v, s->kinds[i]);
+    }
+    if (ok) {
+        static const char hex[] = "0123456789abcdef";
+        uint8_t digest[16];
+        blake2b((const uint8_t *)b.p, b.n, digest, sizeof digest);
+        for (int i = 0; i < 16; i++) {
+            text[2 * i] = hex[digest[i] >> 4];
+            text[2 * i + 1] = hex[digest[i] & 15];
+        }
+    }
+    buf_free(&b);
+    return ok;
+}
+
 PyObject *content_hash(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
     (void)mod;
     if (nargs != 2) {
@@ -424,33 +465,12 @@ PyObject *content_hash(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
     }
     Schema *s = schema_of(args[0]);
     int drop_seq = PyObject_IsTrue(args[1]);
-    Buf b;
-    PyObject *result = NULL;
+    char text[32];
     if (!s || drop_seq < 0)
         return drop_seq < 0 ? NULL : Py_NewRef(Py_None);
-    buf_init(&b);
-    int ok = mp_head(&b, 0x80, 15, 0xde, 0xdf, (size_t)s->n + 1) && mp_str(&b, S_type) &&
-             mp_str(&b, s->tag);
-    for (int i = 0; ok && i < s->n; i++) {
-        int zero = i == s->ts_recv || (drop_seq && i == s->seq);
-        PyObject *v = zero ? ZERO : field(args[0], s, i);
-        ok = v && put(&b, s->mp_key[i], (size_t)s->nmp_key[i]) && mp_value(&b, v, s->kinds[i]);
-    }
-    if (ok) {
-        static const char hex[] = "0123456789abcdef";
-        uint8_t digest[16];
-        char text[32];
-        blake2b((const uint8_t *)b.p, b.n, digest, sizeof digest);
-        for (int i = 0; i < 16; i++) {
-            text[2 * i] = hex[digest[i] >> 4];
-            text[2 * i + 1] = hex[digest[i] & 15];
-        }
-        result = ascii(text, 32);
-    } else if (!PyErr_Occurred()) {
-        result = Py_NewRef(Py_None);
-    }
-    buf_free(&b);
-    return result;
+    if (hash_hex(args[0], s, drop_seq, text))
+        return ascii(text, 32);
+    return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
 }
 
 PyObject *blake2b_digest(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
@@ -466,6 +486,190 @@ PyObject *blake2b_digest(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     blake2b((const uint8_t *)view.buf, (size_t)view.len, out, (size_t)size);
     PyBuffer_Release(&view);
     return PyBytes_FromStringAndSize((const char *)out, size);
+}
+
+/* -- records → the outbox's messages (capture/stamp.py) --------------------------------- */
+
+enum { SCOPE_VENUE, SCOPE_CONNECTION, SCOPE_UNKNOWN };
+
+/* msgid._part leaves it as it is: no '%', ':', control or space character. */
+static int safe_part(PyObject *text) {
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    for (Py_ssize_t i = 0, n = PyUnicode_GET_LENGTH(text); i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c <= 0x20 || c == 0x7f || c == '%' || c == ':')
+            return 0;
+    }
+    return 1;
+}
+
+/* prefix + mark + tail: the Msg-Id (`tail`: ASCII bytes, or the str `tail_str`). */
+static PyObject *msg_id_of(PyObject *prefix, char mark, const char *tail, Py_ssize_t ntail,
+                           PyObject *tail_str) {
+    if (tail_str && PyUnicode_IS_ASCII(tail_str)) {
+        tail = (const char *)PyUnicode_DATA(tail_str);
+        ntail = PyUnicode_GET_LENGTH(tail_str);
+        tail_str = NULL;
+    }
+    if (!tail_str && PyUnicode_IS_ASCII(prefix)) {
+        Py_ssize_t np = PyUnicode_GET_LENGTH(prefix);
+        PyObject *out = PyUnicode_New(np + 1 + ntail, 127);
+        if (!out)
+            return NULL;
+        char *p = (char *)PyUnicode_1BYTE_DATA(out);
+        memcpy(p, PyUnicode_DATA(prefix), (size_t)np);
+        p[np] = mark;
+        memcpy(p + np + 1, tail, (size_t)ntail);
+        return out;
+    }
+    PyObject *rest = tail_str ? PyUnicode_FromFormat("%c%U", mark, tail_str)
+                              : PyUnicode_FromFormat("%c%.*s", mark, (int)ntail, tail);
+    PyObject *out = rest ? PyUnicode_Concat(prefix, rest) : NULL;
+    Py_XDECREF(rest);
+    return out;
+}
+
+/* msgid.msg_id: rules 1-3 of bus/msgid.py; None (a new reference) where C declines. */
+static PyObject *record_msg_id(PyObject *record, const Schema *s, PyObject *prefix, int scope,
+                               PyObject *part) {
+    PyObject *trade_id = s->trade_id >= 0 ? field(record, s, s->trade_id) : NULL;
+    if (trade_id && !PyUnicode_CheckExact(trade_id))
+        return Py_NewRef(Py_None);
+    if (trade_id && PyUnicode_GET_LENGTH(trade_id)) {
+        if (safe_part(trade_id))
+            return msg_id_of(prefix, 't', NULL, 0, trade_id);
+        PyObject *escaped = PyObject_CallOneArg(part, trade_id);
+        PyObject *out = escaped ? msg_id_of(prefix, 't', NULL, 0, escaped) : NULL;
+        Py_XDECREF(escaped);
+        return out;
+    }
+    long long seq = 0;
+    if (s->seq < 0 || !int_of(field(record, s, s->seq), &seq)) {
+        PyErr_Clear();
+        return Py_NewRef(Py_None);
+    }
+    if (seq && scope == SCOPE_VENUE && s->venue_seq) {
+        char digits[24];
+        int nd = 0;
+        if (seq < 0)
+            digits[nd++] = '-';
+        nd += digits_of(seq < 0 ? 0ULL - (unsigned long long)seq : (unsigned long long)seq,
+                        digits + nd, 1);
+        PyObject *snap = s->snapshot >= 0 ? field(record, s, s->snapshot) : NULL;
+        return msg_id_of(prefix, snap == Py_True ? 'S' : 's', digits, nd, NULL);
+    }
+    char text[32];
+    if (!hash_hex(record, s, scope == SCOPE_CONNECTION, text))
+        return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
+    return msg_id_of(prefix, 'h', text, 32, NULL);
+}
+
+static int count(PyObject *counter, PyObject *key) {
+    PyObject *n = PyDict_GetItemWithError(counter, key);
+    if (!n && PyErr_Occurred())
+        return 0;
+    long long v = n ? PyLong_AsLongLong(n) : 0;
+    if (v == -1 && PyErr_Occurred())
+        return 0;
+    PyObject *next = PyLong_FromLongLong(v + 1);
+    int ok = next && PyDict_SetItem(counter, key, next) == 0;
+    Py_XDECREF(next);
+    return ok;
+}
+
+/* One Message (a tuple subtype) of 5 items, the references stolen. */
+static PyObject *message(PyTypeObject *type, PyObject *subject, PyObject *payload,
+                         PyObject *id, PyObject *link, PyObject *origin) {
+    PyObject *m = type->tp_alloc(type, 5);
+    if (!m) {
+        Py_DECREF(payload);
+        Py_DECREF(id);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(m, 0, Py_NewRef(subject));
+    PyTuple_SET_ITEM(m, 1, payload);
+    PyTuple_SET_ITEM(m, 2, id);
+    PyTuple_SET_ITEM(m, 3, Py_NewRef(link));
+    PyTuple_SET_ITEM(m, 4, Py_NewRef(origin));
+    return m;
+}
+
+PyObject *messages(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
+    (void)mod;
+    PyObject *records = nargs == 3 ? args[0] : NULL, *origin = nargs == 3 ? args[1] : NULL;
+    PyObject *ctx = nargs == 3 ? args[2] : NULL;
+    if (!records || !PyList_CheckExact(records) || !PyTuple_CheckExact(ctx) ||
+        PyTuple_GET_SIZE(ctx) != 8 || !PyType_Check(PyTuple_GET_ITEM(ctx, 0)) ||
+        !PyType_IsSubtype((PyTypeObject *)PyTuple_GET_ITEM(ctx, 0), &PyTuple_Type) ||
+        !PyDict_Check(PyTuple_GET_ITEM(ctx, 3)) || !PyDict_Check(PyTuple_GET_ITEM(ctx, 6)) ||
+        !PyDict_Check(PyTuple_GET_ITEM(ctx, 7))) {
+        PyErr_SetString(PyExc_TypeError, "messages(records, origin, ctx): see capture/stamp.py");
+        return NULL;
+    }
+    PyTypeObject *type = (PyTypeObject *)PyTuple_GET_ITEM(ctx, 0);
+    int scope = (int)PyLong_AsLong(PyTuple_GET_ITEM(ctx, 1));
+    PyObject *link = PyTuple_GET_ITEM(ctx, 2), *cache = PyTuple_GET_ITEM(ctx, 3);
+    PyObject *names = PyTuple_GET_ITEM(ctx, 4), *part = PyTuple_GET_ITEM(ctx, 5);
+    Py_ssize_t n = PyList_GET_SIZE(records);
+    PyObject *out = PyList_New(n);
+    if (!out)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *record = PyList_GET_ITEM(records, i);
+        Schema *s = schema_of(record);
+        if (!s || s->feed < 0 || s->symbol < 0)
+            goto decline;
+        PyObject *key = PyTuple_Pack(3, field(record, s, s->feed), s->tag,
+                                     field(record, s, s->symbol));
+        PyObject *found = key ? PyDict_GetItemWithError(cache, key) : NULL; /* borrowed */
+        if (!found && key && !PyErr_Occurred()) {
+            PyObject *made = PyObject_Call(names, key, NULL); /* also stores it in `cache` */
+            found = made ? PyDict_GetItemWithError(cache, key) : NULL;
+            if (made && (found != made || !PyTuple_CheckExact(made) || PyTuple_GET_SIZE(made) != 2)) {
+                if (!PyErr_Occurred())
+                    PyErr_SetString(PyExc_TypeError, "names() must cache (subject, prefix)");
+                found = NULL;
+            }
+            Py_XDECREF(made); /* the cache holds it */
+        }
+        Py_XDECREF(key);
+        if (!found)
+            goto fail;
+        PyObject *payload = json_bytes(record, s);
+        if (!payload)
+            goto fail;
+        if (payload == Py_None) {
+            Py_DECREF(payload);
+            goto decline;
+        }
+        PyObject *id = record_msg_id(record, s, PyTuple_GET_ITEM(found, 1), scope, part);
+        if (!id || id == Py_None) {
+            Py_DECREF(payload);
+            if (!id)
+                goto fail;
+            Py_DECREF(id);
+            goto decline;
+        }
+        PyObject *m = message(type, PyTuple_GET_ITEM(found, 0), payload, id, link, origin);
+        if (!m)
+            goto fail;
+        PyList_SET_ITEM(out, i, m);
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *record = PyList_GET_ITEM(records, i);
+        Schema *s = schema_of(record);
+        if (!count(PyTuple_GET_ITEM(ctx, 6), s->tag) ||
+            !count(PyTuple_GET_ITEM(ctx, 7), field(record, s, s->symbol)))
+            goto fail;
+    }
+    return out;
+decline:
+    Py_DECREF(out);
+    Py_RETURN_NONE;
+fail:
+    Py_DECREF(out);
+    return NULL;
 }
 
 int init_record(void) {

@@ -69,7 +69,7 @@ def seq_scope(protocol: str) -> SeqScope:
     return SEQ_SCOPES.get(protocol, "unknown")
 
 
-def _part(text: str) -> str:
+def escape_part(text: str) -> str:
     """Escape ':' (our separator), '%' and control/space characters: injective, header-safe."""
     return _UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}", text)
 
@@ -98,22 +98,23 @@ _prefixes: dict[tuple[str, str, str], str] = {}
 """(feed, type, symbol) -> escaped id prefix: two regex passes saved per record."""
 
 
-def _prefix(feed: str, kind: str, symbol: str) -> str:
+def id_prefix(feed: str, kind: str, symbol: str) -> str:
+    """The escaped `feed:type:symbol:` that starts every Msg-Id of that stream (memoized)."""
     key = (feed, kind, symbol)
     found = _prefixes.get(key)
     if found is None:
         if len(_prefixes) >= 100_000:  # bounded, like the subject cache
             _prefixes.clear()
-        found = _prefixes[key] = f"{_part(feed)}:{kind}:{_part(symbol)}:"
+        found = _prefixes[key] = f"{escape_part(feed)}:{kind}:{escape_part(symbol)}:"
     return found
 
 
 def msg_id(record: Record, scope: SeqScope = "unknown") -> str:
     """The Nats-Msg-Id of this record's venue event (see the module rules)."""
     kind = _TAGS[type(record)]
-    prefix = _prefix(record.feed, kind, record.symbol)
+    prefix = id_prefix(record.feed, kind, record.symbol)
     if isinstance(record, Trade) and record.trade_id:
-        return f"{prefix}t{_part(record.trade_id)}"
+        return f"{prefix}t{escape_part(record.trade_id)}"
     if record.seq and scope == "venue" and kind in ("trade", "quote", "book"):
         mark = "S" if isinstance(record, Book) and record.snapshot else "s"
         return f"{prefix}{mark}{record.seq}"

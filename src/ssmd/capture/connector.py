@@ -28,8 +28,8 @@ from nats.js.kv import KeyValue
 from ssmd import spec
 from ssmd.bus.connection import connect as connect_bus
 from ssmd.bus.kv import read_iids
-from ssmd.bus.message import cached_subject, record_message
-from ssmd.bus.msgid import msg_id, record_type, seq_scope
+from ssmd.bus.message import record_message
+from ssmd.bus.msgid import seq_scope
 from ssmd.bus.provision import ensure_streams
 from ssmd.bus.publisher import Publisher
 from ssmd.bus.subjects import SPEC_KEY, spec_bucket
@@ -45,7 +45,7 @@ from ssmd.capture.outbox import Message, Outbox
 from ssmd.capture.rest import RestError, RestFetcher
 from ssmd.capture.session import Session, SessionConfig, Wire
 from ssmd.capture.staleness import StalenessPolicy
-from ssmd.model.codec import encode
+from ssmd.capture.stamp import Stamper
 from ssmd.model.records import Gap, Record
 from ssmd.ops.status import Rates, StatusPublisher
 from ssmd.spec import Environment
@@ -107,6 +107,8 @@ class Connector:
         )
         self.scope = seq_scope(self.feed.venue)
         self.links: list[Link] = []
+        self._stampers: list[Stamper] = []
+        """Each link's records → Messages (indexed like `links`)."""
         self.records = Counter[str]()
         self.records_by_symbol = Counter[str]()
         self.last_gap: dict[str, Any] = {}
@@ -211,6 +213,9 @@ class Connector:
         )
         deriver = Deriver(self.feed.venue, self.feed_name, self.symbols)
         link = Link(index, journal, deriver, self._sink)
+        self._stampers.append(
+            Stamper(self.env_name, self.scope, index, self.records, self.records_by_symbol)
+        )
         link.iids = self.iids
         link.staleness.policy = opts.staleness
         channels = self.feed.channels or list(self.info.channels)
@@ -236,43 +241,25 @@ class Connector:
     # -- records out ------------------------------------------------------------------------
 
     def _sink(self, link: Link, records: list[Record]) -> None:
-        """Records of one journal line → outbox messages (the per-record hot path: cached
-        subjects and id prefixes, one tuple per message, counters per line)."""
+        """Records of one journal line → outbox messages (`capture.stamp`, one C call per
+        line where built); their latencies and gaps noted; the line's resyncs acted on."""
         outbox = self.outbox
         assert outbox is not None
         if records:
-            env, scope, clock = self.env_name, self.scope, self.clock
-            index, origin = link.index, link.derived
-            new = tuple.__new__
-            messages = []
-            append = messages.append
-            counts, by_symbol = self.records, self.records_by_symbol
+            outbox.put(self._stampers[link.index](records, link.derived), records[-1].ts_recv)
+            observe = self.clock.observe
             for record in records:
-                kind = record_type(record)
-                append(
-                    new(
-                        Message,
-                        (
-                            cached_subject(env, record.feed, kind, record.symbol),
-                            encode(record),
-                            msg_id(record, scope),
-                            index,
-                            origin,
-                        ),
-                    )
-                )
-                counts[kind] += 1
-                by_symbol[record.symbol] += 1
                 if record.ts_event:
-                    clock.observe(record.ts_recv, record.ts_event)
-                if kind == "gap":
-                    self._note_gap(record)  # type: ignore[arg-type]
-            outbox.put(messages, records[-1].ts_recv)
+                    observe(record.ts_recv, record.ts_event)
+                if type(record) is Gap:
+                    self._note_gap(record)
             if outbox.room <= 0:
                 for each in self.links:
                     each.lag()
-        for resync in link.deriver.take_resyncs():
-            self._resync(link, resync)
+        deriver = link.deriver
+        if deriver.normalizer.pending_resyncs:
+            for resync in deriver.take_resyncs():
+                self._resync(link, resync)
 
     def _note_gap(self, record: Gap) -> None:
         self.last_gap = {

@@ -55,8 +55,12 @@ class Link:
     # -- session callbacks (journal first, then derive if live) ------------------------
 
     def on_frame(self, payload: bytes, ts_recv: int, mono: int) -> None:
+        """`_line` for a frame read, inlined: the call per frame that matters."""
         self.frames_in += 1
-        self._line(ts_recv, mono, "in", payload)
+        pos = self.head = self.journal.write(ts_recv, mono, "in", payload)
+        if self.live:
+            self.derived = pos
+            self.sink(self, self.deriver.line("in", payload, ts_recv))
 
     def on_out(self, payload: bytes, ts: int, mono: int) -> None:
         self._line(ts, mono, "out", payload)

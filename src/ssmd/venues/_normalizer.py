@@ -294,7 +294,8 @@ class NormalizerBase:
         self.symbols: dict[str, SymbolInfo] = dict(symbols or {})
         """The secmaster's names for venue symbols (what the runtime passed in)."""
         self.stats = IntegrityStats()
-        self._resyncs: list[Resync] = []
+        self.pending_resyncs: list[Resync] = []
+        """Decisions not yet taken (the runtime looks before it calls `take_resyncs`)."""
         self._defaults: dict[str, SymbolInfo] = {}
         self.iids: dict[str, int] = {}
         """The secmaster's iids by venue symbol, for names the venue's rules give."""
@@ -378,10 +379,10 @@ class NormalizerBase:
         return out
 
     def take_resyncs(self) -> list[Resync]:
-        out = self._resyncs
-        if not out:  # asked after every frame: mostly nothing
+        out = self.pending_resyncs
+        if not out:
             return []
-        self._resyncs = []
+        self.pending_resyncs = []
         return out
 
     def set_iids(self, iids: Mapping[str, int]) -> None:
@@ -500,7 +501,7 @@ class NormalizerBase:
         """Queue a resync decision for the runtime (one per event, symbols sorted)."""
         syms = tuple(sorted(set(venue_symbols)))
         if syms:
-            self._resyncs.append(Resync(action, syms, reason, frames))
+            self.pending_resyncs.append(Resync(action, syms, reason, frames))
 
     def fail(
         self,

@@ -125,6 +125,10 @@ class Normalizer(Protocol):
         """Feed a REST response the stream depends on (e.g. a Binance depth snapshot)."""
         ...
 
+    pending_resyncs: list[Resync]
+    """Resync decisions not yet taken: empty on almost every frame, so the runtime looks
+    here before it calls `take_resyncs`."""
+
     def take_resyncs(self) -> list[Resync]:
         """Resync decisions produced since the last call (the runtime acts on them)."""
         ...

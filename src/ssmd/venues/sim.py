@@ -121,7 +121,7 @@ class SimNormalizer(KrakenV2Normalizer):
     venue = VENUE
 
     def take_resyncs(self) -> list[Resync]:
-        taken = super().take_resyncs()  # asked after every frame: mostly empty
+        taken = super().take_resyncs()
         if not taken:
             return taken
         return [

@@ -1,0 +1,92 @@
+"""Records → the outbox's NATS messages, counted by type and symbol.
+
+The connector's per-record hot path: each record becomes a `Message` (subject, wire
+bytes, Nats-Msg-Id, the link, the journal line it came from). Where the extension is
+built one C call does a whole frame's records (`ssmd._native.messages`); `python()` is
+the reference it is held to (tests/capture/test_stamp.py) and the path for anything C
+declines (a type it does not know, a string needing escapes) — before it counts anything.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ssmd.bus.message import cached_subject
+from ssmd.bus.msgid import SeqScope, escape_part, id_prefix, msg_id, record_type
+from ssmd.capture.journal import SegmentPos
+from ssmd.capture.outbox import Message
+from ssmd.model.codec import encode
+from ssmd.model.native import _native
+from ssmd.model.records import Record
+
+SCOPES: tuple[SeqScope, ...] = ("venue", "connection", "unknown")
+"""The order `_native.messages` knows the sequence scopes by."""
+CACHE_MAX = 100_000
+"""(feed, type, symbol) entries kept before the cache starts over (a connector publishes
+to the same few thousand all day)."""
+
+
+class Stamper:
+    """One link's records → Messages, counting into the connector's `counts` (by type)
+    and `by_symbol`."""
+
+    def __init__(
+        self,
+        env: str,
+        scope: SeqScope,
+        link: int,
+        counts: Counter[str],
+        by_symbol: Counter[str],
+        *,
+        native: bool = True,
+    ) -> None:
+        self.env, self.scope, self.link = env, scope, link
+        self.counts, self.by_symbol = counts, by_symbol
+        self.native_frames = 0
+        """Frames whose records C stamped (tests read it)."""
+        self._names: dict[tuple[str, str, str], tuple[str, str]] = {}
+        self._native = _native.messages if native and _native is not None else None
+        self._ctx = (
+            Message,
+            SCOPES.index(scope),
+            link,
+            self._names,
+            self._name,
+            escape_part,
+            counts,
+            by_symbol,
+        )
+
+    def __call__(self, records: list[Record], origin: SegmentPos | None) -> list[Message]:
+        if self._native is not None:
+            messages = self._native(records, origin, self._ctx)
+            if messages is not None:
+                self.native_frames += 1
+                return messages
+        return self.python(records, origin)
+
+    def python(self, records: list[Record], origin: SegmentPos | None) -> list[Message]:
+        env, scope, link = self.env, self.scope, self.link
+        counts, by_symbol = self.counts, self.by_symbol
+        new = tuple.__new__
+        messages = []
+        for record in records:
+            kind = record_type(record)
+            subject = cached_subject(env, record.feed, kind, record.symbol)
+            messages.append(
+                new(Message, (subject, encode(record), msg_id(record, scope), link, origin))
+            )
+            counts[kind] += 1
+            by_symbol[record.symbol] += 1
+        return messages
+
+    def _name(self, feed: str, kind: str, symbol: str) -> tuple[str, str]:
+        """(subject, Msg-Id prefix) of a (feed, type, symbol), kept for C's lookups."""
+        names = self._names
+        if len(names) >= CACHE_MAX:
+            names.clear()
+        found = names[feed, kind, symbol] = (
+            cached_subject(self.env, feed, kind, symbol),
+            id_prefix(feed, kind, symbol),
+        )
+        return found

@@ -330,5 +330,6 @@ PyObject *set_encode_fallback(PyObject *mod, PyObject *fn);
 PyObject *content_hash(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 PyObject *blake2b_digest(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 int init_record(void);
+PyObject *journal_line(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 
 #endif

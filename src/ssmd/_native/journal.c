@@ -40,14 +40,15 @@ static inline uint64_t load8(const unsigned char *s) {
     return w;
 }
 
-/* Index of the first byte (in memory order) flagged in a nonzero `escaped_bytes` mask. */
-static inline int first_flagged(uint64_t mask) {
+/* Byte `i` (in memory order) of an `escaped_bytes` mask: 1 if flagged; and the index of
+ * the first flagged byte of a nonzero mask. */
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    return __builtin_ctzll(mask) >> 3;
+#define FLAG(mask, i) ((mask) >> (8 * (i) + 7) & 1)
+#define FIRST_FLAGGED(mask) (__builtin_ctzll(mask) >> 3)
 #else
-    return __builtin_clzll(mask) >> 3;
+#define FLAG(mask, i) ((mask) >> (8 * (7 - (i)) + 7) & 1)
+#define FIRST_FLAGGED(mask) (__builtin_clzll(mask) >> 3)
 #endif
-}
 
 /* Bytes the escapes add to the valid UTF-8 `s`, or -1 if `s` is not valid UTF-8. */
 static Py_ssize_t escaped_extra(const unsigned char *s, Py_ssize_t n) {
@@ -108,7 +109,16 @@ static char *put_escaped(char *out, const unsigned char *s, Py_ssize_t n) {
                 out += 8;
                 continue;
             }
-            int k = first_flagged(e);
+            if (!zero_bytes(w & 0xE0 * ONES)) { /* `"` and `\` only: a `\` before each */
+                for (int i = 0; i < 8; i++) {
+                    *out = '\\';
+                    out += FLAG(e, i);
+                    *out++ = (char)s[i];
+                }
+                s += 8;
+                continue;
+            }
+            int k = FIRST_FLAGGED(e);
             s += k;
             out += k;
         }
@@ -129,21 +139,28 @@ static char *put_escaped(char *out, const unsigned char *s, Py_ssize_t n) {
     return out;
 }
 
-/* Decimal digits of `v` at `out`; returns their count. */
+/* Decimal digits of `v` at `out`, two at a time (t and m have 19 each); their count. */
 static Py_ssize_t put_int(char *out, long long v) {
-    char tmp[24];
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930"
+                                "31323334353637383940414243444546474849505152535455565758596061"
+                                "6263646566676869707172737475767778798081828384858687888990919293"
+                                "949596979899";
+    char tmp[24], *end = tmp + sizeof tmp, *d = end;
     unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    Py_ssize_t k = 0;
+    while (u >= 100) {
+        d -= 2;
+        memcpy(d, pairs + u % 100 * 2, 2);
+        u /= 100;
+    }
+    if (u >= 10) {
+        d -= 2;
+        memcpy(d, pairs + u * 2, 2);
+    } else
+        *--d = (char)('0' + u);
     if (v < 0)
-        out[k++] = '-';
-    while (n)
-        out[k++] = tmp[--n];
-    return k;
+        *--d = '-';
+    memcpy(out, d, (size_t)(end - d));
+    return end - d;
 }
 
 static int as_int64(PyObject *o, long long *v) {

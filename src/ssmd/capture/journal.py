@@ -1,10 +1,11 @@
 """Raw journal writer (DESIGN.md §7): every frame, with its receive time, first.
 
-One `Journal` per connection. `write` is synchronous and cheap (one bytes format into
-a buffer); every 64 KiB the buffer goes through a streaming zstd compressor into the
-segment file, and the zstd *frame* is ended once `flush_interval_s` has passed, so the
-file is a sequence of complete frames plus at most one partial frame: a kill -9 loses
-only what was still in this process's buffer, and every file stays readable.
+One `Journal` per connection. `write` is synchronous and cheap (the line appended to a
+buffer by one C call, `_native.journal_line`; `append_line` without the extension); every
+64 KiB the buffer goes through a streaming zstd compressor into the segment file, and the
+zstd *frame* is ended once `flush_interval_s` has passed, so the file is a sequence of
+complete frames plus at most one partial frame: a kill -9 loses only what was still in
+this process's buffer, and every file stays readable.
 
 The flush deadline is checked on the hot path against the frame's ts_recv (one compare
 shared with rotation, no clock call); `tick()`, called by the owner's timer, is the

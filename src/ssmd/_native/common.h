@@ -6,8 +6,9 @@
  * the reference; the C function takes only the common shape of a frame and changes the
  * very same Python structures the reference keeps, so either path may take the next
  * frame; anything else returns None *before changing anything* and Python decides.
- * tests/venues/test_kraken_native.py, test_kraken_v2_native.py and
- * tests/model/test_native_records.py hold C to Python.
+ * tests/venues/test_kraken_native.py, test_kraken_v2_native.py,
+ * tests/model/test_native_records.py and tests/capture/test_journal_native.py hold C to
+ * Python.
  */
 #ifndef SSMD_NATIVE_COMMON_H
 #define SSMD_NATIVE_COMMON_H
@@ -331,5 +332,6 @@ PyObject *content_hash(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 PyObject *messages(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 PyObject *blake2b_digest(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 int init_record(void);
+PyObject *journal_line(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 
 #endif

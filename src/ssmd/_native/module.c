@@ -39,6 +39,9 @@ static PyMethodDef methods[] = {
      "Python."},
     {"blake2b", (PyCFunction)(void (*)(void))blake2b_digest, METH_FASTCALL,
      "blake2b(data, digest_size) -> bytes: unkeyed BLAKE2b (RFC 7693)."},
+    {"journal_line", (PyCFunction)(void (*)(void))journal_line, METH_FASTCALL,
+     "journal_line(buf, t, m, frag, payload) -> bool: journal_format.append_line in C;\n"
+     "False (buf unchanged): not UTF-8 bytes or str, take the general path (encode_line)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,10 +1,11 @@
 """Raw journal writer (DESIGN.md §7): every frame, with its receive time, first.
 
-One `Journal` per connection. `write` is synchronous and cheap (one bytes format into
-a buffer); every 64 KiB the buffer goes through a streaming zstd compressor into the
-segment file, and the zstd *frame* is ended once `flush_interval_s` has passed, so the
-file is a sequence of complete frames plus at most one partial frame: a kill -9 loses
-only what was still in this process's buffer, and every file stays readable.
+One `Journal` per connection. `write` is synchronous and cheap (the line appended to a
+buffer by one C call, `_native.journal_line`; `append_line` without the extension); every
+64 KiB the buffer goes through a streaming zstd compressor into the segment file, and the
+zstd *frame* is ended once `flush_interval_s` has passed, so the file is a sequence of
+complete frames plus at most one partial frame: a kill -9 loses only what was still in
+this process's buffer, and every file stays readable.
 
 The flush deadline is checked on the hot path against the frame's ts_recv (one compare
 shared with rotation, no clock call); `tick()`, called by the owner's timer, is the
@@ -34,7 +35,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple
 
-import msgspec
 import zstandard
 
 from ssmd.capture.journal_format import (
@@ -45,6 +45,7 @@ from ssmd.capture.journal_format import (
     JournalCorrupt,
     JournalError,
     JournalLine,
+    append_line,
     decode_line,
     encode_line,
     iter_lines,
@@ -62,6 +63,7 @@ from ssmd.capture.journal_read import (
     seal_orphans,
     verify_segment,
 )
+from ssmd.model.native import _native
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -93,8 +95,8 @@ CHUNK = 64 * 1024
 """Uncompressed bytes buffered before they go through zstd to the file."""
 _NEVER = -(1 << 62)
 """A deadline every ts_recv passes: the next write opens (or refuses) a segment."""
-_enc = msgspec.json.encode
-_LINE = b'{"t":%d,"m":%d%s%s}\n'
+_append = append_line if _native is None else _native.journal_line
+"""Appends a text frame's line to the buffer; False: the general path (`encode_line`)."""
 _tuple_new = tuple.__new__
 
 
@@ -163,13 +165,7 @@ class Journal:
             raise ValueError(f"direction must be one of {DIRECTIONS}, not {direction!r}") from None
         if ts_recv_ns >= self._deadline or ts_recv_ns < self._floor:
             self._due(ts_recv_ns, mono_ns)  # no segment, time to rotate, or to flush
-        kind = type(payload)
-        try:
-            if url:
-                raise UnicodeError  # rare: take the general path
-            text = payload if kind is str else payload.decode()  # type: ignore[union-attr]
-            self._buf += _LINE % (ts_recv_ns, mono_ns, frag, _enc(text))
-        except (UnicodeError, AttributeError):  # not UTF-8, surrogates, memoryview, url
+        if url or not _append(self._buf, ts_recv_ns, mono_ns, frag, payload):
             self._buf += encode_line(ts_recv_ns, mono_ns, self.conn, direction, payload, url)
         n = self._n
         self._n = n + 1

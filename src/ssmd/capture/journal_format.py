@@ -37,6 +37,7 @@ __all__ = [
     "JournalCorrupt",
     "JournalError",
     "JournalLine",
+    "append_line",
     "decode_line",
     "encode_line",
     "iter_lines",
@@ -95,6 +96,19 @@ class JournalLine(NamedTuple):
 # -- encoding -----------------------------------------------------------------------
 
 _enc = msgspec.json.encode
+_LINE = b'{"t":%d,"m":%d%s%s}\n'
+
+
+def append_line(buf: bytearray, t: int, m: int, frag: bytes, payload: bytes | str) -> bool:
+    """The writer's hot path: `encode_line`'s bytes for a text payload appended to `buf`
+    (`frag` = `,"c":…,"d":"…","p":`); False, `buf` unchanged, for anything else (the
+    caller then writes `encode_line`). The reference of `_native.journal_line`."""
+    try:
+        text = payload if type(payload) is str else payload.decode()  # type: ignore[union-attr]
+        buf += _LINE % (t, m, frag, _enc(text))
+    except (UnicodeError, AttributeError):  # not UTF-8, surrogates, memoryview
+        return False
+    return True
 
 
 def encode_line(t: int, m: int, c: int, d: str, payload: bytes | str, url: str = "") -> bytes:

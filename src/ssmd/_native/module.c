@@ -36,6 +36,13 @@ static PyMethodDef methods[] = {
      "content_hash(record, drop_seq) -> str | None: msgid.content_hash, None: use Python."},
     {"blake2b", (PyCFunction)(void (*)(void))blake2b_digest, METH_FASTCALL,
      "blake2b(data, digest_size) -> bytes: unkeyed BLAKE2b (RFC 7693)."},
+    {"hpub", (PyCFunction)(void (*)(void))nats_hpub, METH_FASTCALL,
+     "hpub(out, messages, inbox, n, room, max_payload) -> int: HPUB frames of the first\n"
+     "messages (subject, payload, msg_id, ...) appended to the bytearray `out` with reply\n"
+     "inbox + n, n + 1, ...: how many (<= room); stops at one Publisher.try_publish must see."},
+    {"acks", (PyCFunction)(void (*)(void))nats_acks, METH_FASTCALL,
+     "acks(buf, pos) -> (end, first, count, duplicate): the run of plain JetStream acks at\n"
+     "pos numbered first, first + 1, ... with one duplicate flag (count 0: none there)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -620,15 +620,11 @@ class Publisher:
         q = self._inflight
         if not q:
             return
-        head = q[0][0]
-        if n != head:
-            if n > head:
+        if n != q[0][0]:
+            if n > q[0][0]:
                 for early in range(n, min(n + count, q[-1][0] + 1)):
                     self._early[early] = duplicate
-                return
-            count -= head - n  # some acked before: cannot happen on one connection
-            if count <= 0:
-                return
+            return
         on_ack, stats, early = self.on_ack, self.stats, self._early
         while True:
             count = min(count, len(q))

@@ -206,7 +206,7 @@ def test_the_outbox_goes_through_the_c_paths(
 
     async def go() -> Outbox:
         await add_stream(nats_url)
-        pub = await Publisher(nats_url, window=512).start()
+        pub = await Publisher(nats_url).start()  # a window the outbox never fills
         outbox = Outbox(pub, 4096, lambda m: newest.__setitem__(m.link, m.origin))
         runner = asyncio.ensure_future(outbox.run())
         for i in range(0, n, 10):

@@ -38,7 +38,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import islice, repeat
+from itertools import islice
 from typing import Any, Literal
 
 from ssmd.bus.connection import BusUnreachable
@@ -145,8 +145,11 @@ class Publisher:
         self._epoch = 0
         self._conn: Link | None = None
         self._max_payload = 1 << 20
-        # in flight, oldest first: (n, position, monotonic send time); n increases by 1
-        self._inflight: collections.deque[tuple[int, int, float]] = collections.deque()
+        # in flight, oldest first, one entry per publish call: (first n, first position,
+        # count, monotonic send time); n and position increase by 1 inside an entry, n also
+        # from one entry to the next
+        self._inflight: collections.deque[tuple[int, int, int, float]] = collections.deque()
+        self._in_flight = 0  # messages in `_inflight`
         self._early: dict[int, bool] = {}  # acks that overtook older messages
         self._next_n = 0
         self._inbox = b""
@@ -177,7 +180,7 @@ class Publisher:
 
     @property
     def in_flight(self) -> int:
-        return len(self._inflight)
+        return self._in_flight
 
     async def start(self, *, wait: bool = True) -> Publisher:
         """Connect. wait=True: raise BusUnreachable if the first attempt fails;
@@ -228,7 +231,7 @@ class Publisher:
         """
         if self._state != "connected":
             raise self._unavailable()
-        if len(self._inflight) >= self.window:
+        if self._in_flight >= self.window:
             return False
         if position is None:
             position = self._last_position + 1
@@ -250,7 +253,8 @@ class Publisher:
         ).encode()
         out += payload
         out += _CRLF
-        self._inflight.append((n, position, time.monotonic()))
+        self._inflight.append((n, position, 1, time.monotonic()))
+        self._in_flight += 1
         self.stats.published += 1
         if self._flush_handle is None:
             self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
@@ -270,7 +274,7 @@ class Publisher:
         """
         if self._state != "connected":
             raise self._unavailable()
-        room = self.window - len(self._inflight)
+        room = self.window - self._in_flight
         if room <= 0:
             return 0
         if position is None:
@@ -294,9 +298,8 @@ class Publisher:
             return done
         self._next_n = n + done
         self._last_position = position + done - 1
-        self._inflight.extend(
-            zip(range(n, n + done), range(position, position + done), repeat(time.monotonic()))
-        )
+        self._inflight.append((n, position, done, time.monotonic()))
+        self._in_flight += done
         self.stats.published += done
         if self._flush_handle is None:
             self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
@@ -445,8 +448,9 @@ class Publisher:
         if self._state in ("closed", "unavailable"):
             return
         self.stats.outages += 1
-        self.stats.dropped += len(self._inflight)
+        self.stats.dropped += self._in_flight
         self._inflight.clear()
+        self._in_flight = 0
         self._early.clear()
         self._last_position = self.watermark
         self._drop_connection()
@@ -492,12 +496,12 @@ class Publisher:
             self._was_late = True
             return
         self._was_late = False
-        if self._inflight and now - self._inflight[0][2] > self.ack_timeout:
+        if self._inflight and now - self._inflight[0][3] > self.ack_timeout:
             position = self._inflight[0][1]
             self._fail(
                 AckTimeout(
                     f"no JetStream ack within {self.ack_timeout}s for position {position}"
-                    f" ({len(self._inflight)} in flight)"
+                    f" ({self._in_flight} in flight)"
                 )
             )
             return
@@ -611,7 +615,7 @@ class Publisher:
         return True
 
     def _reject(self, n: int, why: str) -> None:
-        position = next((p for m, p, _ in self._inflight if m == n), None)
+        position = next((p + n - m for m, p, k, _ in self._inflight if m <= n < m + k), None)
         self._fail(PublishRejected(f"JetStream refused position {position}: {why}"))
 
     def _ack(self, n: int, count: int, duplicate: bool) -> None:
@@ -622,26 +626,31 @@ class Publisher:
             return
         if n != q[0][0]:
             if n > q[0][0]:
-                for early in range(n, min(n + count, q[-1][0] + 1)):
+                last = q[-1][0] + q[-1][2]
+                for early in range(n, min(n + count, last)):
                     self._early[early] = duplicate
             return
         on_ack, stats, early = self.on_ack, self.stats, self._early
         while True:
-            count = min(count, len(q))
+            count = min(count, self._in_flight)
+            self._in_flight -= count
             stats.acked += count
             if duplicate:
                 stats.duplicates += count
-            if on_ack is not None:
-                for _ in repeat(None, count):
-                    self.watermark = q.popleft()[1]
-                    on_ack(self.watermark, duplicate)
-            elif count == len(q):
-                self.watermark = q[-1][1]
-                q.clear()
-            else:
-                for _ in repeat(None, count - 1):
+            while count:  # whole entries, then the front of one
+                first, position, k, sent = q[0]
+                if k <= count:
                     q.popleft()
-                self.watermark = q.popleft()[1]
+                else:
+                    q[0] = (first + count, position + count, k - count, sent)
+                    k = count
+                count -= k
+                if on_ack is None:
+                    self.watermark = position + k - 1
+                else:
+                    for p in range(position, position + k):
+                        self.watermark = p
+                        on_ack(p, duplicate)
             if not early or not q or q[0][0] not in early:
                 return
             duplicate = early.pop(q[0][0])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Iterable
-from itertools import count, islice, repeat
+from itertools import islice, repeat
 from typing import NamedTuple
 
 from ssmd.bus.publisher import Publisher, Unavailable
@@ -141,10 +141,10 @@ class Outbox:
                 return
             self._position = position + done - 1
             if done == len(queue):
-                unacked.extend(zip(count(position), queue))
+                unacked.extend(enumerate(queue, position))
                 queue.clear()
             else:
-                unacked.extend(zip(range(position, position + done), queue, strict=False))
+                unacked.extend(enumerate(islice(queue, done), position))
                 for _ in repeat(None, done):
                     queue.popleft()
 

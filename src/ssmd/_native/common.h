@@ -324,6 +324,8 @@ static inline int entry_args(PyObject *const *args, Py_ssize_t nargs, const char
 PyObject *v1_book(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 PyObject *v2_frame(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 int init_kraken_v2(void);
+PyObject *nats_hpub(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
+PyObject *nats_acks(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 PyObject *register_record(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 PyObject *encode_record(PyObject *mod, PyObject *record);
 PyObject *encode(PyObject *mod, PyObject *record);

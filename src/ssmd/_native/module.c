@@ -42,6 +42,13 @@ static PyMethodDef methods[] = {
     {"journal_line", (PyCFunction)(void (*)(void))journal_line, METH_FASTCALL,
      "journal_line(buf, t, m, frag, payload) -> bool: journal_format.append_line in C;\n"
      "False (buf unchanged): not UTF-8 bytes or str, take the general path (encode_line)."},
+    {"hpub", (PyCFunction)(void (*)(void))nats_hpub, METH_FASTCALL,
+     "hpub(out, messages, inbox, n, room, max_payload) -> int: HPUB frames of the first\n"
+     "messages (subject, payload, msg_id, ...) appended to the bytearray `out` with reply\n"
+     "inbox + n, n + 1, ...: how many (<= room); stops at one Publisher.try_publish must see."},
+    {"acks", (PyCFunction)(void (*)(void))nats_acks, METH_FASTCALL,
+     "acks(buf, pos) -> (end, first, count, duplicate): the run of plain JetStream acks at\n"
+     "pos numbered first, first + 1, ... with one duplicate flag (count 0: none there)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -12,9 +12,12 @@ Contract with the caller (the connector):
 - Each record is published with a caller-chosen integer `position` (journal position),
   strictly increasing. `watermark` is the largest position P such that every record
   published with a position <= P has been acked by JetStream. `on_ack(position, dup)` is
-  called for each record in position order as the watermark passes it.
+  called for each record in position order as the watermark passes it; `on_acks(position,
+  duplicates)` once per socket read that moved it, with how many of the records it passed
+  were duplicates (no Python call per message: what the connector's outbox uses).
 - At most `window` records are in flight; `publish` waits for room, `try_publish` says
-  False. Memory is bounded by the window.
+  False, `try_publish_many` queues what fits (one C call frames them all). Memory is
+  bounded by the window.
 - On an outage (connection lost, ack timeout, stale connection, error ack) the state
   turns "unavailable", `error` holds the exception, every in-flight record is forgotten
   (not acked, watermark unchanged) and `publish` raises `Unavailable` at once. The
@@ -33,23 +36,46 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from itertools import islice
+from typing import Any, Literal
 
 from ssmd.bus.connection import BusUnreachable
 from ssmd.bus.wire import Link, connect_command, parse_servers
+from ssmd.model.native import _native
 
 State = Literal["connecting", "connected", "unavailable", "closed"]
 AckCallback = Callable[[int, bool], None]
+AcksCallback = Callable[[int, int], None]
 StateCallback = Callable[[State, BaseException | None], None]
 
 _CRLF = b"\r\n"
 # A complete plain ack on our one subscription (sid 1); anything else takes the full parser.
 _PLAIN_ACK = re.compile(
-    rb'MSG [^ ]+\.(\d+) 1 \d+\r\n\{"stream":"[^"]*","seq":\d+(,"duplicate": ?true)?\}\r\n'
+    rb'MSG [^ ]+\.(\d{1,18}) 1 \d+\r\n\{"stream":"[^"]*","seq":\d+(,"duplicate": ?true)?\}\r\n'
 )
 _HDR_FIXED = len(b"NATS/1.0\r\nNats-Msg-Id: \r\n\r\n")
+
+
+def _acks_python(buf: bytes, pos: int) -> tuple[int, int, int, bool]:
+    """`_native.acks`: the run of plain acks at `pos` numbered first, first + 1, … that
+    share one duplicate flag, as (end, first, count, duplicate); count 0: none there."""
+    first = count = 0
+    duplicate = False
+    while (m := _PLAIN_ACK.match(buf, pos)) is not None:
+        n, dup = int(m[1]), m[2] is not None
+        if not count:
+            first, duplicate = n, dup
+        elif n != first + count or dup != duplicate:
+            break
+        count += 1
+        pos = m.end()
+    return pos, first, count, duplicate
+
+
+_hpub = None if _native is None else _native.hpub
+_acks = _acks_python if _native is None else _native.acks
 
 
 class Unavailable(BusUnreachable):
@@ -93,6 +119,7 @@ class Publisher:
         reconnect_wait: tuple[float, float] = (0.05, 1.0),
         watermark: int = 0,
         on_ack: AckCallback | None = None,
+        on_acks: AcksCallback | None = None,
         on_state: StateCallback | None = None,
         name: str = "ssmd-publisher",
     ) -> None:
@@ -105,10 +132,12 @@ class Publisher:
         self.ping_interval = ping_interval
         self.reconnect_wait = reconnect_wait
         self.on_ack = on_ack
+        self.on_acks = on_acks
         self.on_state = on_state
         self.name = name
         self.stats = Stats()
         self.watermark = watermark
+        self._reported = (watermark, 0)  # watermark and stats.duplicates told to on_acks
         self.error: BaseException | None = None  # why the state is what it is
         self.last_attempt_error: BaseException | None = None  # latest failed reconnect
         self._state: State = "connecting"
@@ -116,8 +145,11 @@ class Publisher:
         self._epoch = 0
         self._conn: Link | None = None
         self._max_payload = 1 << 20
-        # in flight, oldest first: (n, position, monotonic send time); n increases by 1
-        self._inflight: collections.deque[tuple[int, int, float]] = collections.deque()
+        # in flight, oldest first, one entry per publish call: (first n, first position,
+        # count, monotonic send time); n and position increase by 1 inside an entry, n also
+        # from one entry to the next
+        self._inflight: collections.deque[tuple[int, int, int, float]] = collections.deque()
+        self._in_flight = 0  # messages in `_inflight`
         self._early: dict[int, bool] = {}  # acks that overtook older messages
         self._next_n = 0
         self._inbox = b""
@@ -148,7 +180,7 @@ class Publisher:
 
     @property
     def in_flight(self) -> int:
-        return len(self._inflight)
+        return self._in_flight
 
     async def start(self, *, wait: bool = True) -> Publisher:
         """Connect. wait=True: raise BusUnreachable if the first attempt fails;
@@ -199,15 +231,12 @@ class Publisher:
         """
         if self._state != "connected":
             raise self._unavailable()
-        if len(self._inflight) >= self.window:
+        if self._in_flight >= self.window:
             return False
         if position is None:
             position = self._last_position + 1
         elif position <= self._last_position:
-            raise ValueError(
-                f"position {position} does not follow {self._last_position}"
-                f" (after an outage, replay from watermark + 1 = {self.watermark + 1})"
-            )
+            raise self._out_of_order(position)
         if len(payload) > self._max_payload:
             raise ValueError(f"payload of {len(payload)} bytes > server max {self._max_payload}")
         if " " in subject or "\r" in subject or "\n" in subject or "\n" in msg_id:
@@ -224,11 +253,57 @@ class Publisher:
         ).encode()
         out += payload
         out += _CRLF
-        self._inflight.append((n, position, time.monotonic()))
+        self._inflight.append((n, position, 1, time.monotonic()))
+        self._in_flight += 1
         self.stats.published += 1
         if self._flush_handle is None:
             self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
         return True
+
+    def try_publish_many(
+        self, messages: Iterable[Sequence[Any]], position: int | None = None
+    ) -> int:
+        """Queue the leading messages, `(subject, payload, msg_id, ...)` each, that the
+        window has room for, at positions `position`, `position + 1`, …; how many (0: the
+        window is full).
+
+        One C call frames them all and in-flight entries are added in bulk: the per-message
+        cost of the connector's outbox. A message C declines (one `try_publish` refuses,
+        or an odd type) ends the batch; when it is the first, `try_publish` takes it and
+        raises for it, so an error never hides messages already queued.
+        """
+        if self._state != "connected":
+            raise self._unavailable()
+        room = self.window - self._in_flight
+        if room <= 0:
+            return 0
+        if position is None:
+            position = self._last_position + 1
+        elif position <= self._last_position:
+            raise self._out_of_order(position)
+        n = self._next_n
+        done = (
+            0
+            if _hpub is None
+            else _hpub(self._out, messages, self._inbox, n, room, self._max_payload)
+        )
+        if not done:  # declined by C, or no C: Python, one by one
+            try:
+                for m in islice(messages, room):
+                    self.try_publish(m[0], m[1], m[2], position + done)
+                    done += 1
+            except ValueError:
+                if not done:
+                    raise
+            return done
+        self._next_n = n + done
+        self._last_position = position + done - 1
+        self._inflight.append((n, position, done, time.monotonic()))
+        self._in_flight += done
+        self.stats.published += done
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+        return done
 
     async def publish(
         self, subject: str, payload: bytes, msg_id: str, position: int | None = None
@@ -266,6 +341,12 @@ class Publisher:
         fut = self._changed
         if fut is not None and not fut.done():
             fut.set_result(None)
+
+    def _out_of_order(self, position: int) -> ValueError:
+        return ValueError(
+            f"position {position} does not follow {self._last_position}"
+            f" (after an outage, replay from watermark + 1 = {self.watermark + 1})"
+        )
 
     def _unavailable(self) -> Unavailable:
         if self._state == "closed":
@@ -363,11 +444,13 @@ class Publisher:
 
     def _fail(self, exc: BaseException) -> None:
         """An outage: forget what is in flight, tell the caller, reconnect in the background."""
+        self._report()  # acks read before the failure still count
         if self._state in ("closed", "unavailable"):
             return
         self.stats.outages += 1
-        self.stats.dropped += len(self._inflight)
+        self.stats.dropped += self._in_flight
         self._inflight.clear()
+        self._in_flight = 0
         self._early.clear()
         self._last_position = self.watermark
         self._drop_connection()
@@ -413,12 +496,12 @@ class Publisher:
             self._was_late = True
             return
         self._was_late = False
-        if self._inflight and now - self._inflight[0][2] > self.ack_timeout:
+        if self._inflight and now - self._inflight[0][3] > self.ack_timeout:
             position = self._inflight[0][1]
             self._fail(
                 AckTimeout(
                     f"no JetStream ack within {self.ack_timeout}s for position {position}"
-                    f" ({len(self._inflight)} in flight)"
+                    f" ({self._in_flight} in flight)"
                 )
             )
             return
@@ -440,15 +523,15 @@ class Publisher:
         self._last_rx = time.monotonic()
         buf = self._rbuf + data if self._rbuf else data
         pos, end = 0, len(buf)
-        before = self.watermark
-        fast = _PLAIN_ACK.match
         while True:
             need = self._need
-            if need < 0 and (m := fast(buf, pos)) is not None:  # the common case, whole
-                self._ack(int(m[1]), m[2] is not None)
-                pos = m.end()
-                continue
-            if need >= 0:
+            if need < 0:  # the common case: a run of whole plain acks
+                after, first, count, duplicate = _acks(buf, pos)
+                if count:
+                    self._ack(first, count, duplicate)
+                    pos = after
+                    continue
+            else:
                 stop = pos + need
                 if stop + 2 > end:
                     break
@@ -487,8 +570,17 @@ class Publisher:
                 self._protocol_error(line.decode(errors="replace"))
                 return
         self._rbuf = buf[pos:]
-        if self.watermark != before:
+        if self.watermark != self._reported[0]:
+            self._report()
             self._wake()
+
+    def _report(self) -> None:
+        """One `on_acks` call for all the acks read since the last one."""
+        reported, dups = self._reported
+        if self.watermark != reported:
+            self._reported = (self.watermark, self.stats.duplicates)
+            if self.on_acks is not None:
+                self.on_acks(self.watermark, self.stats.duplicates - dups)
 
     def _protocol_error(self, line: str) -> None:
         exc = Unavailable(f"NATS error: {line}")
@@ -519,30 +611,47 @@ class Publisher:
             self._reject(n, payload.decode(errors="replace"))
             return False
         # the server writes `"duplicate": true` (with a space); accept either spelling
-        self._ack(n, b'"duplicate"' in payload and b"true" in payload)
+        self._ack(n, 1, b'"duplicate"' in payload and b"true" in payload)
         return True
 
     def _reject(self, n: int, why: str) -> None:
-        position = next((p for m, p, _ in self._inflight if m == n), None)
+        position = next((p + n - m for m, p, k, _ in self._inflight if m <= n < m + k), None)
         self._fail(PublishRejected(f"JetStream refused position {position}: {why}"))
 
-    def _ack(self, n: int, duplicate: bool) -> None:
+    def _ack(self, n: int, count: int, duplicate: bool) -> None:
+        """Acks for n, n + 1, … n + count - 1; those that overtook older messages wait in
+        `_early` until the older ones are acked."""
         q = self._inflight
         if not q:
             return
-        if q[0][0] != n:
-            if q[0][0] < n <= q[-1][0]:
-                self._early[n] = duplicate
+        if n != q[0][0]:
+            if n > q[0][0]:
+                last = q[-1][0] + q[-1][2]
+                for early in range(n, min(n + count, last)):
+                    self._early[early] = duplicate
             return
         on_ack, stats, early = self.on_ack, self.stats, self._early
         while True:
-            _, position, _ = q.popleft()
-            self.watermark = position
-            stats.acked += 1
+            count = min(count, self._in_flight)
+            self._in_flight -= count
+            stats.acked += count
             if duplicate:
-                stats.duplicates += 1
-            if on_ack is not None:
-                on_ack(position, duplicate)
+                stats.duplicates += count
+            while count:  # whole entries, then the front of one
+                first, position, k, sent = q[0]
+                if k <= count:
+                    q.popleft()
+                else:
+                    q[0] = (first + count, position + count, k - count, sent)
+                    k = count
+                count -= k
+                if on_ack is None:
+                    self.watermark = position + k - 1
+                else:
+                    for p in range(position, position + k):
+                        self.watermark = p
+                        on_ack(p, duplicate)
             if not early or not q or q[0][0] not in early:
                 return
             duplicate = early.pop(q[0][0])
+            count = 1

@@ -13,9 +13,9 @@ output would only wait here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import Callable, Iterable
+from itertools import islice, repeat
 from typing import NamedTuple
 
 from ssmd.bus.publisher import Publisher, Unavailable
@@ -34,6 +34,10 @@ class Message(NamedTuple):
 
 
 class Outbox:
+    """`on_acked(message)`: called per batch of acks (one socket read) once for each link,
+    with its newest acked message that has an origin — all a crash checkpoint needs, for
+    a Python call per link and batch rather than per message."""
+
     def __init__(
         self,
         publisher: Publisher,
@@ -46,6 +50,7 @@ class Outbox:
         self.on_acked = on_acked
         self.queue: deque[Message] = deque()
         self.unacked: deque[tuple[int, Message]] = deque()
+        """(position, message) in flight; positions are consecutive."""
         self.put_total = 0
         self.peak = 0
         """The longest the queue has been (the bound a connector keeps it to)."""
@@ -60,7 +65,7 @@ class Outbox:
         self._idle.set()
         self._parked = False
         """`run()` waits for work (nothing queued, no outage being handled)."""
-        publisher.on_ack = self._on_ack
+        publisher.on_acks = self._on_acks
 
     @property
     def room(self) -> int:
@@ -85,12 +90,11 @@ class Outbox:
             self.probe.frame(self.put_total, ts_recv)
         if queue:
             self._idle.clear()
-            if self._parked:
+            if self._parked and self.publisher.state == "connected":
                 # Hand them to the publisher now rather than waking `run()` to do it: one
                 # event-loop turn less per frame between the read and the socket write.
                 # Only while `run()` is parked, so order and outage handling stay its own.
-                with contextlib.suppress(Unavailable):
-                    self._publish_ready()
+                self._publish_ready()
             if queue:
                 self._ready.set()
 
@@ -127,20 +131,22 @@ class Outbox:
 
     def _publish_ready(self) -> None:
         """Hand queued messages to the publisher while its window has room (no awaits:
-        one coroutine step per bulk instead of one per message)."""
+        one coroutine step per bulk, one publisher call per bulk)."""
         queue, unacked = self.queue, self.unacked
-        try_publish = self.publisher.try_publish
-        position = self._position
-        try:
-            while queue:
-                message = queue[0]
-                if not try_publish(message[0], message[1], message[2], position + 1):
-                    return
-                position += 1
-                queue.popleft()
-                unacked.append((position, message))
-        finally:
-            self._position = position
+        publish = self.publisher.try_publish_many
+        while queue:
+            position = self._position + 1
+            done = publish(queue, position)
+            if not done:
+                return
+            self._position = position + done - 1
+            if done == len(queue):
+                unacked.extend(enumerate(queue, position))
+                queue.clear()
+            else:
+                unacked.extend(enumerate(islice(queue, done), position))
+                for _ in repeat(None, done):
+                    queue.popleft()
 
     async def drained(self) -> None:
         """Until everything put so far is acked (or the caller times out)."""
@@ -148,16 +154,25 @@ class Outbox:
             self._idle.clear()
             await self._idle.wait()
 
-    def _on_ack(self, position: int, duplicate: bool) -> None:
+    def _on_acks(self, position: int, duplicates: int) -> None:
+        """The publisher's watermark moved to `position`: what is acked leaves `unacked`."""
         unacked = self.unacked
+        done = min(len(unacked), position - unacked[0][0] + 1) if unacked else 0
+        if done <= 0:
+            return
         hook = self.on_acked
-        while unacked and unacked[0][0] <= position:
-            _, message = unacked.popleft()
-            self.acked += 1
-            if hook is not None:
+        if hook is not None:
+            newest = {m[3]: m for _, m in islice(unacked, done) if m[4] is not None}
+        if done == len(unacked):
+            unacked.clear()
+        else:
+            for _ in repeat(None, done):
+                unacked.popleft()
+        self.acked += done
+        self.duplicates += duplicates
+        if hook is not None:
+            for message in newest.values():
                 hook(message)
-        if duplicate:
-            self.duplicates += 1
         if self.probe is not None:
             self.probe.acked(self.acked)
         if not unacked and not self.queue:

@@ -64,6 +64,8 @@ class Outbox:
         self._idle = asyncio.Event()
         self._idle.set()
         self._parked = False
+        self._handoff_due = False
+        """A `_handoff` is scheduled for this event-loop turn."""
         """`run()` waits for work (nothing queued, no outage being handled)."""
         publisher.on_acks = self._on_acks
 
@@ -90,13 +92,19 @@ class Outbox:
             self.probe.frame(self.put_total, ts_recv)
         if queue:
             self._idle.clear()
-            if self._parked and self.publisher.state == "connected":
-                # Hand them to the publisher now rather than waking `run()` to do it: one
-                # event-loop turn less per frame between the read and the socket write.
-                # Only while `run()` is parked, so order and outage handling stay its own.
-                self._publish_ready()
-            if queue:
-                self._ready.set()
+            if not self._handoff_due:
+                self._handoff_due = True
+                asyncio.get_running_loop().call_soon(self._handoff)
+
+    def _handoff(self) -> None:
+        """Once per event-loop turn with puts: what the turn's frames yielded goes to the
+        publisher in one batch (one call, one socket write) without waking `run()` — only
+        while it is parked, so order and outage handling stay its own."""
+        self._handoff_due = False
+        if self._parked and self.publisher.state == "connected":
+            self._publish_ready()
+        if self.queue:
+            self._ready.set()
 
     async def run(self) -> None:
         """Publish until cancelled; rides out outages by waiting and re-sending."""

@@ -47,6 +47,9 @@ from ssmd.capture.policy import BackoffPolicy, TokenBucket, retry_after
 from ssmd.capture.ratelimit import RateGate
 from ssmd.capture.staleness import StalenessPolicy, liveness
 
+_wall_ns, _mono_ns = time.time_ns, time.monotonic_ns
+_TEXT, _BINARY = WSMsgType.TEXT, WSMsgType.BINARY
+
 EventKind = Literal["open", "close", "error"]
 OnFrame = Callable[[bytes, int, int], None]
 OnOut = Callable[[bytes, int, int], None]
@@ -147,13 +150,12 @@ class _Listener(WSListener):
         self._first_mono = 0
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        ts = time.time_ns()
-        mono = time.monotonic_ns()
+        ts = _wall_ns()
+        mono = _mono_ns()
         s = self.session
-        stats = s.stats
-        stats.last_rx_mono = mono
+        s.stats.last_rx_mono = mono
         kind = frame.msg_type
-        if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+        if kind is _TEXT or kind is _BINARY:
             if frame.fin:
                 s._deliver(frame.get_payload_as_bytes(), ts, mono)
             else:
@@ -168,7 +170,7 @@ class _Listener(WSListener):
         elif kind is WSMsgType.PING:
             transport.send_pong(frame.get_payload_as_bytes())
         elif kind is WSMsgType.PONG:
-            stats.pongs += 1
+            s.stats.pongs += 1
         elif kind is WSMsgType.CLOSE:
             code = frame.get_close_code()
             s._close_reason = s._close_reason or (

@@ -20,8 +20,10 @@ A private nats-server (file storage) and, per step, a replay server subprocess (
   shared box the connector may get a fraction of a core; a lower bound of what a core
   buys, as idle wake-ups at a rate below capacity count too);
 - this machine's limits, same run: nats-py core publish (no acks) of the same records,
-  and a bare picows client counting frames from the replay server flat out (both one
-  process, plain asyncio).
+  a bare picows client counting frames from the replay server flat out, and acked
+  JetStream publishes from a client that costs next to nothing (HPUB bytes built
+  beforehand: what nats-server itself sustains here, the ceiling of any connector on
+  this machine) — each its own process, plain asyncio.
 
 The last line is one JSON object with the figures and the ratios to the limits.
 """
@@ -240,8 +242,62 @@ async def _nats_core(url: str, n: int) -> float:
     return rate
 
 
+async def _jetstream_acked(url: str, n: int, window: int = 8192) -> float:
+    """Acked JetStream publishes/s from a client that costs next to nothing: HPUB bytes
+    built beforehand (Msg-Id per message, a file stream with a 2-minute duplicate window
+    as the connector's), a window of 8,192, acks only counted. What nats-server itself
+    manages on this machine, the ceiling for any connector here."""
+    import nats
+    from nats.js.api import StorageType, StreamConfig
+
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    with contextlib.suppress(Exception):
+        await js.delete_stream("BENCH_LIMIT")
+    await js.add_stream(StreamConfig(name="BENCH_LIMIT", subjects=["limit.>"],
+                                     storage=StorageType.FILE, duplicate_window=120))  # fmt: skip
+    await nc.close()
+    host, port = url.removeprefix("nats://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    await reader.readline()  # INFO
+    writer.write(b'CONNECT {"verbose":false,"headers":true,"no_responders":true}\r\n'
+                 b"SUB _LIM.* 1\r\nPING\r\n")  # fmt: skip
+    while await reader.readline() != b"PONG\r\n":
+        pass
+    body = b'{"type":"book","feed":"sim","symbol":"BTC-USD","bids":[["50000.1","0.5"]]}'
+    msgs = []
+    for i in range(n):
+        head = b"NATS/1.0\r\nNats-Msg-Id: sim:book:BTC-USD:s%d\r\n\r\n" % i
+        msgs.append(b"HPUB limit.book.S%d _LIM.%d %d %d\r\n%s%s\r\n"
+                    % (i % 3, i, len(head), len(head) + len(body), head, body))  # fmt: skip
+    acked = sent = 0
+
+    async def count_acks() -> None:
+        nonlocal acked
+        tail = b""  # the last 3 bytes: an ack line cut between two reads still counts once
+        while acked < n:
+            data = tail + await reader.read(1 << 20)
+            acked += data.count(b"MSG ")
+            tail = data[-3:]
+
+    t = time.perf_counter()
+    reading = asyncio.ensure_future(count_acks())
+    while sent < n:
+        room = min(window - (sent - acked), 512, n - sent)
+        if room > 0:
+            writer.write(b"".join(msgs[sent : sent + room]))
+            sent += room
+        await asyncio.sleep(0)
+    await asyncio.wait_for(reading, 120)
+    rate = n / (time.perf_counter() - t)
+    writer.close()
+    return rate
+
+
 def limit_worker(cfg: dict[str, Any]) -> None:
-    if cfg["kind"] == "ws":
+    if cfg["kind"] == "js":
+        rate = asyncio.run(_jetstream_acked(cfg["url"], cfg["n"]))
+    elif cfg["kind"] == "ws":
         from ssmd.venues import sim
 
         subs = sim.subscribe(["book", "trade", "quote"], cfg["symbols"])
@@ -380,7 +436,9 @@ def limits(work: Path, nats_url: str, quick: bool) -> dict[str, int]:
     with replay.start(timeout=600):
         ws = _child("--limit", {"kind": "ws", "url": replay.url, "n": n, "symbols": SYMBOLS})
     core = _child("--limit", {"kind": "nats", "url": nats_url, "n": n // 2})
-    return {"ws_receive_per_s": ws["rate"], "nats_core_publish_per_s": core["rate"]}
+    acked = _child("--limit", {"kind": "js", "url": nats_url, "n": n // 2})
+    return {"ws_receive_per_s": ws["rate"], "nats_core_publish_per_s": core["rate"],
+            "jetstream_acked_per_s": acked["rate"]}  # fmt: skip
 
 
 def log(text: str) -> None:
@@ -449,6 +507,7 @@ def main(quick: bool) -> dict[str, Any]:
         "rss_3_symbols_mb": top["rss_peak_mb"],
         **lim,
         "msgs_vs_nats_core": round(msgs / lim["nats_core_publish_per_s"], 3),
+        "msgs_vs_jetstream_acked": round(msgs / lim["jetstream_acked_per_s"], 3),
         "frames_vs_ws_receive": round(
             (top["frames_per_s"] if best else 0) / lim["ws_receive_per_s"], 3
         ),

@@ -312,6 +312,14 @@ static PyObject *S_type;
 PyObject *register_record(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
     (void)mod;
     static const char *names[] = {"int", "str", "bool", "decimal", "levels"};
+    static const struct {
+        const char *name;
+        size_t index; /* of the Schema member that holds the field's index */
+    } named[] = {
+        {"ts_recv", offsetof(Schema, ts_recv)}, {"seq", offsetof(Schema, seq)},
+        {"feed", offsetof(Schema, feed)},       {"symbol", offsetof(Schema, symbol)},
+        {"trade_id", offsetof(Schema, trade_id)}, {"snapshot", offsetof(Schema, snapshot)},
+    };
     if (nargs != 4 || !PyType_Check(args[0]) || !PyUnicode_Check(args[1]) ||
         !PyTuple_Check(args[2]) || !PyTuple_Check(args[3]) ||
         PyTuple_GET_SIZE(args[2]) != PyTuple_GET_SIZE(args[3]) ||
@@ -372,18 +380,9 @@ PyObject *register_record(PyObject *mod, PyObject *const *args, Py_ssize_t nargs
         s->mp_key[i][0] = (char)(0xa0 | len); /* fixstr: names are short */
         memcpy(s->mp_key[i] + 1, utf8, (size_t)len);
         s->nmp_key[i] = (int)len + 1;
-        if (PyUnicode_CompareWithASCIIString(name, "ts_recv") == 0)
-            s->ts_recv = i;
-        if (PyUnicode_CompareWithASCIIString(name, "seq") == 0)
-            s->seq = i;
-        if (PyUnicode_CompareWithASCIIString(name, "feed") == 0)
-            s->feed = i;
-        if (PyUnicode_CompareWithASCIIString(name, "symbol") == 0)
-            s->symbol = i;
-        if (PyUnicode_CompareWithASCIIString(name, "trade_id") == 0)
-            s->trade_id = i;
-        if (PyUnicode_CompareWithASCIIString(name, "snapshot") == 0)
-            s->snapshot = i;
+        for (size_t k = 0; k < sizeof named / sizeof named[0]; k++)
+            if (PyUnicode_CompareWithASCIIString(name, named[k].name) == 0)
+                *(int *)((char *)s + named[k].index) = i;
     }
     Py_RETURN_NONE;
 }

@@ -40,6 +40,11 @@ PING_EVERY_S = 20.0
 """Binance: 'The WebSocket server will send a ping frame every 20 seconds'."""
 BATCH = 512
 """Frames taken from the feed per write when nothing paces them."""
+PACE_S = 0.001
+"""Paced frames due within this much of now go out together in one write (the event
+loop's timer resolution; a venue's own send loop batches the same way at high rates):
+at 57k frames/s one write per frame cost the server ~4 µs of CPU a frame, and the reader
+a socket read and a loop turn per frame."""
 
 __all__ = ["ReplayServer"]
 
@@ -281,7 +286,7 @@ class _Connection(WSListener):
                 for payload, due in zip(payloads, dues, strict=True):
                     if scale and due:
                         wait = t0 + due * scale - loop.time()
-                        if wait > 0:
+                        if wait > PACE_S:
                             if out:
                                 self._write(out)
                                 out = []

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ssmd.bus.message import cached_subject
-from ssmd.bus.msgid import SeqScope, escape_part, id_prefix, msg_id, record_type
+from ssmd.bus.message import cached_subject, record_message
+from ssmd.bus.msgid import SeqScope, escape_part, id_prefix, record_type
 from ssmd.capture.journal import SegmentPos
 from ssmd.capture.outbox import Message
-from ssmd.model.codec import encode
 from ssmd.model.native import _native
 from ssmd.model.records import Record
 
@@ -37,15 +36,13 @@ class Stamper:
         link: int,
         counts: Counter[str],
         by_symbol: Counter[str],
-        *,
-        native: bool = True,
     ) -> None:
         self.env, self.scope, self.link = env, scope, link
         self.counts, self.by_symbol = counts, by_symbol
         self.native_frames = 0
         """Frames whose records C stamped (tests read it)."""
         self._names: dict[tuple[str, str, str], tuple[str, str]] = {}
-        self._native = _native.messages if native and _native is not None else None
+        self._native = None if _native is None else _native.messages
         self._ctx = (
             Message,
             SCOPES.index(scope),
@@ -68,15 +65,10 @@ class Stamper:
     def python(self, records: list[Record], origin: SegmentPos | None) -> list[Message]:
         env, scope, link = self.env, self.scope, self.link
         counts, by_symbol = self.counts, self.by_symbol
-        new = tuple.__new__
         messages = []
         for record in records:
-            kind = record_type(record)
-            subject = cached_subject(env, record.feed, kind, record.symbol)
-            messages.append(
-                new(Message, (subject, encode(record), msg_id(record, scope), link, origin))
-            )
-            counts[kind] += 1
+            messages.append(Message(*record_message(env, record, scope), link, origin))
+            counts[record_type(record)] += 1
             by_symbol[record.symbol] += 1
         return messages
 

@@ -6,6 +6,8 @@ the secmaster → publish the iids and then the canonical spec to the NATS KV bu
 `ssmd_{env}` that components watch (a connector reading a new spec finds its iids).
 Applying an identical spec stores nothing; it only re-publishes to KV if KV lags behind
 Postgres (e.g. NATS was down during the last apply), so apply is always safe to rerun.
+Concurrent applies publish one at a time, each the latest version when its turn comes,
+so KV never ends on an older version than Postgres holds.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from ssmd.bus.subjects import IIDS_KEY, SPEC_KEY
 from ssmd.meta import clients, envs, instruments
 from ssmd.spec import Environment
 from ssmd.venues.registry import venue_info, wire_symbol
+
+APPLY_LOCK = 0x73736D61
+"""First key of the transaction advisory lock (second: hashtext(env)) that orders the
+read-latest-and-publish step of concurrent applies."""
 
 
 class Applied(msgspec.Struct, kw_only=True, frozen=True):
@@ -93,9 +99,11 @@ def apply(
     conn: psycopg.Connection, nats_url: str, env: Environment, author: str, message: str = ""
 ) -> Applied:
     stored = store(conn, env, author, message)
-    latest = envs.latest(conn, stored.env)
-    assert latest is not None
-    canonical = canonical_of(latest)
-    iids = iids_of(conn, spec.from_json(canonical))
-    published = asyncio.run(publish(nats_url, stored.env, canonical, iids))
+    with conn.transaction():  # the lock is held until the publish is done
+        conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (APPLY_LOCK, stored.env))
+        latest = envs.latest(conn, stored.env)
+        assert latest is not None
+        canonical = canonical_of(latest)
+        iids = iids_of(conn, spec.from_json(canonical))
+        published = asyncio.run(publish(nats_url, stored.env, canonical, iids))
     return msgspec.structs.replace(stored, published=published)

@@ -12,9 +12,13 @@ A private nats-server (file storage) and, per step, a replay server subprocess (
   connection fell back to journal catch-up, the outbox backlog did not grow, and after
   the stop the stream holds exactly the records an offline derivation of the journal
   yields (`derive_journal`): none lost, no Msg-Id twice. `msgs_per_s` is the acked
-  records/s of the highest rate kept up;
+  records/s of the highest rate kept up (`--quick`: only 25k and 57k frames/s offered);
 - latency: p50/p99 frame read (ts_recv) → JetStream ack of the frame's last record at
   10k frames/s (the connector's optional `AckLatency` probe);
+- recovery: at 20k frames/s, nats-server frozen (SIGSTOP) for 10 s (3 s `--quick`): the
+  links fall back to the journal while the venue goes on; after SIGCONT, the seconds
+  until every link derives live again and the journal lines/s catch-up derived meanwhile
+  (on top of the live frames) — none lost, none twice, checked as for every step;
 - memory: connector RSS (peak) capturing 1,000 instruments at 5k frames/s;
 - per CPU-second: frames the connector handled per second of its own CPU time (on a
   shared box the connector may get a fraction of a core; a lower bound of what a core
@@ -51,6 +55,8 @@ STREAM = "MD_DEV_SIM"
 SYMBOLS = ["BTC-USD", "ETH-USD", "SOL-USD"]
 HERE = Path(__file__).resolve()
 LOOP = os.environ.get("SSMD_BENCH_LOOP", "uvloop")
+RECOVERY_RATE = 20_000
+"""Frames/s offered while NATS is frozen and after (the recovery step)."""
 """`asyncio` runs the connector under plain asyncio instead (a comparison)."""
 
 
@@ -104,6 +110,7 @@ async def _run_connector(cfg: dict[str, Any]) -> dict[str, Any]:
         connector.probe.reset()
     f0, r0, a0 = counts()
     cpu0, t0 = time.process_time(), time.perf_counter()
+    recovery = await _stall_nats(connector, cfg) if cfg.get("stall") else {}
     pending: list[int] = []
     all_live = True
     while time.perf_counter() - t0 < cfg["seconds"]:
@@ -143,6 +150,37 @@ async def _run_connector(cfg: dict[str, Any]) -> dict[str, Any]:
         "rss_mb": round(rss_kb / 1024, 1),
         "rss_peak_mb": round(_rss_kb("VmHWM") / 1024, 1),
         "latency": connector.probe.percentiles(50, 99, 99.9) if connector.probe else {},
+        "recovery": recovery,
+    }
+
+
+async def _stall_nats(connector: Any, cfg: dict[str, Any]) -> dict[str, Any]:
+    """NATS frozen (SIGSTOP) for `stall` s while the venue goes on: the links fall back to
+    the journal; after SIGCONT, how long until every link is live again and how many
+    journal lines per second the catch-up derived meanwhile (on top of the live frames)."""
+    links = connector.links
+    os.kill(cfg["nats_pid"], signal.SIGSTOP)
+    try:
+        await asyncio.sleep(cfg["stall"])
+    finally:
+        os.kill(cfg["nats_pid"], signal.SIGCONT)
+    resumed = time.perf_counter()
+    frames0, caught0 = sum(ln.frames_in for ln in links), sum(ln.caught_up for ln in links)
+    while not all(ln.live for ln in links):
+        if time.perf_counter() - resumed > 300:
+            raise RuntimeError("not live again within 300 s of the stall")
+        await asyncio.sleep(0.01)
+    took = time.perf_counter() - resumed
+    caught = sum(ln.caught_up for ln in links) - caught0
+    meanwhile = sum(ln.frames_in for ln in links) - frames0
+    return {
+        "stall_s": cfg["stall"],
+        "lagged": sum(ln.lags for ln in links),
+        "backlog_at_resume": caught - meanwhile,  # what catch-up derived beyond the new frames
+        "live_again_s": round(took, 2),
+        "catch_up_lines_per_s": round(caught / took) if took else 0,
+        "frames_in_meanwhile": meanwhile,
+        "outages": connector.outbox.outages,
     }
 
 
@@ -381,8 +419,10 @@ def step(
     seconds: float = 4.0,
     warmup: float = 1.0,
     latency: bool = False,
+    stall: tuple[int, float] | None = None,
 ) -> dict[str, Any]:
-    """One connector run at `rate` frames/s offered; verified against the journal."""
+    """One connector run at `rate` frames/s offered; verified against the journal.
+    `stall`: (nats-server's pid, seconds) to freeze it for after the warm-up."""
     from ssmd.replay.process import ReplayProcess
     from ssmd.stack.ports import free_port
 
@@ -394,6 +434,8 @@ def step(
     # prebuilt prefix costs the server ~0.5-1 s of rewinds (replay/rewind.py), a stall
     # and a catch-up burst where the measured window starts
     prebuild = int(rate * (seconds + warmup + 3)) if n_symbols <= len(SYMBOLS) else 0
+    if stall:
+        prebuild = 0  # generated as it goes: the run lasts as long as the recovery
     replay = ReplayProcess(work / f"replay-{rate}-{n_symbols}.log", synthetic="sim",
                            symbols=syms, seed=1, rate=rate, port=free_port(),
                            prebuild=prebuild)  # fmt: skip
@@ -401,6 +443,8 @@ def step(
         cfg = {"symbols": syms, "data": str(data), "nats": nats_url, "ws": replay.url,
                "rest": replay.rest_url, "seconds": seconds, "warmup": warmup,
                "latency": latency, "loop": LOOP}  # fmt: skip
+        if stall:
+            cfg |= {"nats_pid": stall[0], "stall": stall[1]}
         got = _child("--worker", cfg)
     count, ids = asyncio.run(_stream_ids(nats_url))
     derived = _offline_ids(data)
@@ -430,7 +474,7 @@ def limits(work: Path, nats_url: str, quick: bool) -> dict[str, int]:
     from ssmd.replay.process import ReplayProcess
     from ssmd.stack.ports import free_port
 
-    n = 300_000 if quick else 1_000_000
+    n = 200_000 if quick else 1_000_000
     replay = ReplayProcess(work / "replay-flat.log", synthetic="sim", symbols=SYMBOLS, seed=1,
                            rate=0, port=free_port(), prebuild=n + 10_000)  # fmt: skip
     with replay.start(timeout=600):
@@ -451,8 +495,10 @@ def main(quick: bool) -> dict[str, Any]:
     load_start = _load()
     work = Path(tempfile.mkdtemp(prefix="ssmd-bench-capture-"))
     server = NatsServer(work / "nats").start()
-    seconds = 2.5 if quick else 5.0
+    seconds = 2.0 if quick else 5.0
     rates = [int(5_000 * 1.5**i) for i in range(10)]  # 5k … 192k frames/s
+    if quick:  # under a minute: two rates of the ladder, 25k and 57k frames/s
+        rates = rates[4:7:2]
     try:
         lim = limits(work, server.url, quick)
         log(f"limits: {lim}")
@@ -473,6 +519,9 @@ def main(quick: bool) -> dict[str, Any]:
             best = got if got["kept_up"] else best
         lat = step(work, server.url, 10_000, seconds=seconds, latency=True)
         log(f"latency at 10k/s: {json.dumps(lat)}")
+        stall = 3.0 if quick else 10.0
+        rec = step(work, server.url, RECOVERY_RATE, seconds=seconds, stall=(server.pid, stall))
+        log(f"NATS frozen {stall:g} s at {RECOVERY_RATE:,}/s: {json.dumps(rec)}")
         try:
             big = step(work, server.url, 5_000, n_symbols=1000, seconds=seconds)
         except RuntimeError as exc:  # reported, not fatal: the other figures stand
@@ -491,8 +540,8 @@ def main(quick: bool) -> dict[str, Any]:
         "frames_per_s": top["frames_per_s"] if best else 0,
         "offered_per_s": top["offered"] if best else 0,
         "lowest_rate_failed": min((r["offered"] for r in runs if not r["kept_up"]), default=None),
-        "lost": sum(r["lost"] for r in [*runs, lat, big]),
-        "duplicates": sum(r["duplicates"] for r in [*runs, lat, big]),
+        "lost": sum(r["lost"] for r in [*runs, lat, rec, big]),
+        "duplicates": sum(r["duplicates"] for r in [*runs, lat, rec, big]),
         "connector_cpu_share": top["cpu_share"],
         "frames_per_cpu_s": max(r["frames_per_cpu_s"] for r in [*runs, lat]),
         "p50_ms": lat["latency"].get("p50_ms"),
@@ -501,6 +550,7 @@ def main(quick: bool) -> dict[str, Any]:
         "latency_gc": lat.get("gc"),
         "loop": LOOP,
         "latency_rate_per_s": lat["acked_per_s"],
+        "recovery": {**rec["recovery"], "offered_per_s": RECOVERY_RATE, "lost": rec["lost"]},
         "rss_mb": big["rss_peak_mb"],
         "rss_1000_kept_up": big["kept_up"],
         "rss_1000_error": big.get("error", ""),

@@ -164,13 +164,13 @@ async def _stall_nats(connector: Any, cfg: dict[str, Any]) -> dict[str, Any]:
         await asyncio.sleep(cfg["stall"])
     finally:
         os.kill(cfg["nats_pid"], signal.SIGCONT)
-    resumed = time.perf_counter()
+    resumed, cpu0 = time.perf_counter(), time.process_time()
     frames0, caught0 = sum(ln.frames_in for ln in links), sum(ln.caught_up for ln in links)
     while not all(ln.live for ln in links):
         if time.perf_counter() - resumed > 300:
             raise RuntimeError("not live again within 300 s of the stall")
         await asyncio.sleep(0.01)
-    took = time.perf_counter() - resumed
+    took, cpu = time.perf_counter() - resumed, time.process_time() - cpu0
     caught = sum(ln.caught_up for ln in links) - caught0
     meanwhile = sum(ln.frames_in for ln in links) - frames0
     return {
@@ -178,6 +178,7 @@ async def _stall_nats(connector: Any, cfg: dict[str, Any]) -> dict[str, Any]:
         "lagged": sum(ln.lags for ln in links),
         "backlog_at_resume": caught - meanwhile,  # what catch-up derived beyond the new frames
         "live_again_s": round(took, 2),
+        "cpu_share": round(cpu / took, 2) if took else 0,
         "catch_up_lines_per_s": round(caught / took) if took else 0,
         "frames_in_meanwhile": meanwhile,
         "outages": connector.outbox.outages,

@@ -223,3 +223,37 @@ def test_the_outbox_goes_through_the_c_paths(
     assert framed[0] == scanned[0] == outbox.acked == n
     assert calls[0] < n
     assert newest == {0: n - 2, 1: n - 1, 2: n - 3}
+
+
+def test_wait_room_wakes_when_the_publisher_takes_from_the_queue(nats_url: str) -> None:
+    """A full outbox behind a small window: `wait_room` returns once the queue has drained
+    to the room asked for (as acks let the publisher take more), not before, and nothing
+    put is lost on the way."""
+    limit, window, n = 256, 32, 256
+    seen: list[int] = []
+
+    async def go() -> Outbox:
+        await add_stream(nats_url)
+        pub = await Publisher(nats_url, window=window).start()
+        outbox = Outbox(pub, limit)
+        outbox.put(Message(*wire(trade(j))) for j in range(n))  # type: ignore[arg-type]
+        assert outbox.room == 0
+        waiter = asyncio.ensure_future(outbox.wait_room(limit // 2))
+        await asyncio.sleep(0)
+        assert not waiter.done()  # nothing published yet: no room
+        runner = asyncio.ensure_future(outbox.run())
+        try:
+            await asyncio.wait_for(waiter, 10)
+            seen.append(outbox.room)
+            await asyncio.wait_for(outbox.wait_room(limit), 10)  # all handed on
+            seen.append(outbox.room)
+            await asyncio.wait_for(outbox.drained(), 10)
+        finally:
+            runner.cancel()
+        await pub.close()
+        return outbox
+
+    outbox = run(go())
+    assert limit // 2 <= seen[0] < limit // 2 + window  # woken by the bulk that made room
+    assert seen[1] == limit
+    assert outbox.acked == n and outbox.duplicates == 0

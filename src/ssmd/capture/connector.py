@@ -373,8 +373,7 @@ class Connector:
                             Message(*record_message(self.env_name, r, self.scope)) for r in records
                         )
                         republished += len(records)
-                        while outbox.room <= 0:
-                            await asyncio.sleep(0.01)
+                        await outbox.wait_room(1)
         await outbox.drained()
         checkpoint.clear(self._checkpoint_path)
         log.warning("recovered %d record(s) journaled but not acked before a crash", republished)
@@ -387,9 +386,10 @@ class Connector:
         assert outbox is not None
         while True:
             lagging = [link for link in self.links if not link.live]
-            if not lagging or outbox.room < outbox.limit // 2:
+            if not lagging:
                 await asyncio.sleep(0.02)
                 continue
+            await outbox.wait_room(outbox.limit // 2)
             for link in lagging:
                 link.catch_up(max(1, min(outbox.room, self.options.catch_up_lines)))
             await asyncio.sleep(0)

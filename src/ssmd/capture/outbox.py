@@ -66,6 +66,9 @@ class Outbox:
         self._parked = False
         self._handoff_due = False
         """A `_handoff` is scheduled for this event-loop turn."""
+        self._roomy = asyncio.Event()
+        self._room_wanted = 0
+        """What `wait_room` waits for (0: nobody waits)."""
         """`run()` waits for work (nothing queued, no outage being handled)."""
         publisher.on_acks = self._on_acks
 
@@ -73,6 +76,21 @@ class Outbox:
     def room(self) -> int:
         """How many more messages may be queued before the connector must stop deriving."""
         return self.limit - len(self.queue)
+
+    async def wait_room(self, room: int) -> None:
+        """Until at least `room` more messages may be queued (woken as the publisher
+        takes from the queue, not by polling: catching up runs at the acks' pace)."""
+        while self.room < room:
+            self._room_wanted = room
+            self._roomy.clear()
+            try:
+                await self._roomy.wait()
+            finally:
+                self._room_wanted = 0
+
+    def _note_room(self) -> None:
+        if self._room_wanted and self.room >= self._room_wanted:
+            self._roomy.set()
 
     @property
     def pending(self) -> int:
@@ -130,6 +148,7 @@ class Outbox:
                     queue.popleft()
                     self._position = position
                     self.unacked.append((position, message))
+                    self._note_room()
             except Unavailable:
                 self.outages += 1
                 await pub.wait_connected()
@@ -155,6 +174,7 @@ class Outbox:
                 unacked.extend(enumerate(islice(queue, done), position))
                 for _ in repeat(None, done):
                     queue.popleft()
+            self._note_room()
 
     async def drained(self) -> None:
         """Until everything put so far is acked (or the caller times out)."""

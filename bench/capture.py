@@ -55,9 +55,9 @@ STREAM = "MD_DEV_SIM"
 SYMBOLS = ["BTC-USD", "ETH-USD", "SOL-USD"]
 HERE = Path(__file__).resolve()
 LOOP = os.environ.get("SSMD_BENCH_LOOP", "uvloop")
+"""`asyncio` runs the connector under plain asyncio instead (a comparison)."""
 RECOVERY_RATE = 20_000
 """Frames/s offered while NATS is frozen and after (the recovery step)."""
-"""`asyncio` runs the connector under plain asyncio instead (a comparison)."""
 
 
 def symbols(n: int) -> list[str]:

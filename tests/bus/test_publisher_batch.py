@@ -257,3 +257,33 @@ def test_wait_room_wakes_when_the_publisher_takes_from_the_queue(nats_url: str) 
     assert limit // 2 <= seen[0] < limit // 2 + window  # woken by the bulk that made room
     assert seen[1] == limit
     assert outbox.acked == n and outbox.duplicates == 0
+
+
+def test_wait_room_wakes_every_waiter_when_its_room_comes(nats_url: str) -> None:
+    """Two callers waiting for different room (catch-up and crash recovery may overlap):
+    each returns once its own room is there."""
+    limit, window = 256, 32
+
+    async def go() -> list[int]:
+        await add_stream(nats_url)
+        pub = await Publisher(nats_url, window=window).start()
+        outbox = Outbox(pub, limit)
+        outbox.put(Message(*wire(trade(j))) for j in range(limit))  # type: ignore[arg-type]
+        rooms: list[int] = []
+
+        async def wait(room: int) -> None:
+            await outbox.wait_room(room)
+            rooms.append(outbox.room)
+
+        waiters = [asyncio.ensure_future(wait(r)) for r in (1, limit)]  # the small one first
+        runner = asyncio.ensure_future(outbox.run())
+        try:
+            await asyncio.wait_for(asyncio.gather(*waiters), 10)
+            await asyncio.wait_for(outbox.drained(), 10)
+        finally:
+            runner.cancel()
+        await pub.close()
+        return rooms
+
+    rooms = run(go())
+    assert len(rooms) == 2 and 1 <= rooms[0] < 1 + window and rooms[1] == limit

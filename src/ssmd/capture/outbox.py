@@ -52,9 +52,9 @@ class Outbox:
         self.unacked: deque[tuple[int, Message]] = deque()
         """(position, message) in flight; positions are consecutive."""
         self.put_total = 0
+        """Messages ever put (resends after an outage not counted again)."""
         self.peak = 0
         """The longest the queue has been (the bound a connector keeps it to)."""
-        """Messages ever put (resends after an outage not counted again)."""
         self.acked = 0
         self.duplicates = 0
         self.probe = probe
@@ -62,14 +62,15 @@ class Outbox:
         self._position = publisher.watermark
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
+        """Set while nothing is queued or in flight (`drained`)."""
         self._idle.set()
         self._parked = False
+        """`run()` waits for work (nothing queued, no outage being handled)."""
         self._handoff_due = False
         """A `_handoff` is scheduled for this event-loop turn."""
         self._roomy = asyncio.Event()
-        self._room_wanted = 0
-        """What `wait_room` waits for (0: nobody waits)."""
-        """`run()` waits for work (nothing queued, no outage being handled)."""
+        self._room_waiters = 0
+        """Callers in `wait_room` (each re-checks its room when woken)."""
         publisher.on_acks = self._on_acks
 
     @property
@@ -80,16 +81,16 @@ class Outbox:
     async def wait_room(self, room: int) -> None:
         """Until at least `room` more messages may be queued (woken as the publisher
         takes from the queue, not by polling: catching up runs at the acks' pace)."""
-        while self.room < room:
-            self._room_wanted = room
-            self._roomy.clear()
-            try:
+        self._room_waiters += 1
+        try:
+            while self.room < room:
+                self._roomy.clear()
                 await self._roomy.wait()
-            finally:
-                self._room_wanted = 0
+        finally:
+            self._room_waiters -= 1
 
     def _note_room(self) -> None:
-        if self._room_wanted and self.room >= self._room_wanted:
+        if self._room_waiters:
             self._roomy.set()
 
     @property

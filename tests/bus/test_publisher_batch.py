@@ -225,27 +225,34 @@ def test_the_outbox_goes_through_the_c_paths(
     assert newest == {0: n - 2, 1: n - 1, 2: n - 3}
 
 
+LIMIT, WINDOW = 256, 32
+"""The wait_room tests: a full outbox of LIMIT messages behind a publisher's small window."""
+
+
+async def full_outbox(nats_url: str) -> tuple[Publisher, Outbox]:
+    await add_stream(nats_url)
+    pub = await Publisher(nats_url, window=WINDOW).start()
+    outbox = Outbox(pub, LIMIT)
+    outbox.put(Message(*wire(trade(j))) for j in range(LIMIT))  # type: ignore[arg-type]
+    assert outbox.room == 0
+    return pub, outbox
+
+
 def test_wait_room_wakes_when_the_publisher_takes_from_the_queue(nats_url: str) -> None:
-    """A full outbox behind a small window: `wait_room` returns once the queue has drained
-    to the room asked for (as acks let the publisher take more), not before, and nothing
-    put is lost on the way."""
-    limit, window, n = 256, 32, 256
+    """`wait_room` returns once the queue has drained to the room asked for (as acks let
+    the publisher take more), not before, and nothing put is lost on the way."""
     seen: list[int] = []
 
     async def go() -> Outbox:
-        await add_stream(nats_url)
-        pub = await Publisher(nats_url, window=window).start()
-        outbox = Outbox(pub, limit)
-        outbox.put(Message(*wire(trade(j))) for j in range(n))  # type: ignore[arg-type]
-        assert outbox.room == 0
-        waiter = asyncio.ensure_future(outbox.wait_room(limit // 2))
+        pub, outbox = await full_outbox(nats_url)
+        waiter = asyncio.ensure_future(outbox.wait_room(LIMIT // 2))
         await asyncio.sleep(0)
         assert not waiter.done()  # nothing published yet: no room
         runner = asyncio.ensure_future(outbox.run())
         try:
             await asyncio.wait_for(waiter, 10)
             seen.append(outbox.room)
-            await asyncio.wait_for(outbox.wait_room(limit), 10)  # all handed on
+            await asyncio.wait_for(outbox.wait_room(LIMIT), 10)  # all handed on
             seen.append(outbox.room)
             await asyncio.wait_for(outbox.drained(), 10)
         finally:
@@ -254,28 +261,24 @@ def test_wait_room_wakes_when_the_publisher_takes_from_the_queue(nats_url: str) 
         return outbox
 
     outbox = run(go())
-    assert limit // 2 <= seen[0] < limit // 2 + window  # woken by the bulk that made room
-    assert seen[1] == limit
-    assert outbox.acked == n and outbox.duplicates == 0
+    assert LIMIT // 2 <= seen[0] < LIMIT // 2 + WINDOW  # woken by the bulk that made room
+    assert seen[1] == LIMIT
+    assert outbox.acked == LIMIT and outbox.duplicates == 0
 
 
 def test_wait_room_wakes_every_waiter_when_its_room_comes(nats_url: str) -> None:
     """Two callers waiting for different room (catch-up and crash recovery may overlap):
     each returns once its own room is there."""
-    limit, window = 256, 32
 
     async def go() -> list[int]:
-        await add_stream(nats_url)
-        pub = await Publisher(nats_url, window=window).start()
-        outbox = Outbox(pub, limit)
-        outbox.put(Message(*wire(trade(j))) for j in range(limit))  # type: ignore[arg-type]
+        pub, outbox = await full_outbox(nats_url)
         rooms: list[int] = []
 
         async def wait(room: int) -> None:
             await outbox.wait_room(room)
             rooms.append(outbox.room)
 
-        waiters = [asyncio.ensure_future(wait(r)) for r in (1, limit)]  # the small one first
+        waiters = [asyncio.ensure_future(wait(r)) for r in (1, LIMIT)]  # the small one first
         runner = asyncio.ensure_future(outbox.run())
         try:
             await asyncio.wait_for(asyncio.gather(*waiters), 10)
@@ -286,4 +289,4 @@ def test_wait_room_wakes_every_waiter_when_its_room_comes(nats_url: str) -> None
         return rooms
 
     rooms = run(go())
-    assert len(rooms) == 2 and 1 <= rooms[0] < 1 + window and rooms[1] == limit
+    assert len(rooms) == 2 and 1 <= rooms[0] < 1 + WINDOW and rooms[1] == LIMIT

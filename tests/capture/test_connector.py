@@ -20,6 +20,7 @@ import msgspec
 import nats
 import pytest
 from nats.js.api import StreamConfig
+from prometheus_client.parser import text_string_to_metric_families
 from tests.bus.helpers import read_stream, wait_for
 
 from ssmd import spec
@@ -30,7 +31,9 @@ from ssmd.bus.provision import StreamMismatch
 from ssmd.capture.connector import Connector, Options
 from ssmd.capture.derive import derive_journal
 from ssmd.capture.journal_read import iter_segment, list_segments, verify_segment
+from ssmd.capture.metrics import connector_registry
 from ssmd.capture.staleness import StalenessPolicy
+from ssmd.ops.metrics import render
 from ssmd.replay.process import ReplayProcess
 from ssmd.replay.server import ReplayServer
 from ssmd.stack.nats import NatsServer
@@ -191,6 +194,30 @@ def test_overload_falls_back_to_the_journal_and_loses_nothing(tmp_path: Path) ->
         if server.pid is not None:
             os.kill(server.pid, signal.SIGCONT)
         server.stop()
+
+
+def test_status_and_metrics_report_the_connectors_cpu(tmp_path: Path) -> None:
+    """The heartbeat's `cpu` is the process's CPU seconds per second since the previous
+    heartbeat (busy: most of a core; asleep: next to nothing), `/metrics` has the counter
+    behind it."""
+    connector = Connector(dev(), "sim", options=Options(tmp_path, "nats://127.0.0.1:1"))
+    connector.status()  # starts the rates' window
+    end = time.process_time() + 0.3
+    while time.process_time() < end:
+        pass
+    busy = connector.status()
+    time.sleep(0.3)
+    idle = connector.status()
+    assert busy["cpu"] >= 0.5, busy["cpu"]
+    assert idle["cpu"] <= 0.2, idle["cpu"]
+    assert idle["bottleneck"] == ""  # no link lags, the core is idle
+    families = {
+        f.name: f
+        for f in text_string_to_metric_families(render(connector_registry(connector)).decode())
+    }
+    (sample,) = families["ssmd_connector_cpu_seconds"].samples
+    assert sample.labels == {"feed": "sim", "shard": "0"}
+    assert sample.value >= 0.3  # at least the busy loop's
 
 
 def test_redundant_connectors_yield_one_copy(nats_url: str, tmp_path: Path) -> None:

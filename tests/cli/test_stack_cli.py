@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ssmd.ops.status import CPU_BOUND
 from ssmd.stack.ports import port_open
 from ssmd.stack.process import pid_alive
 from ssmd.stack.state import read_state
@@ -102,6 +103,11 @@ def test_up_status_show_down_then_restart_keeps_state(envdir: Path, tmp_path: Pa
         }
         assert report["gateway_url"] == state.gateway_url
         assert report["applied"]["version"] == 1
+        heartbeat = connector_heartbeat(data)  # the sim connector at ~100 frames/s
+        assert 0 < heartbeat["cpu"] < CPU_BOUND and heartbeat["bottleneck"] == ""
+        table = ssmd("status", "--data-dir", str(data))
+        assert table.returncode == 0, table.stderr
+        assert "cpu" in table.stdout  # the column the heartbeat's share is shown in
 
         shown = ssmd("env", "show", "dev", "--json", env={"SSMD_DATA_DIR": str(data)})
         assert shown.returncode == 0, shown.stderr
@@ -137,6 +143,20 @@ def test_up_status_show_down_then_restart_keeps_state(envdir: Path, tmp_path: Pa
         assert_all_gone(state.pids, [p for ps in state.ports.values() for p in ps])
     finally:
         up.kill()
+
+
+def connector_heartbeat(data: Path, timeout: float = 20.0) -> dict:
+    """The sim connector's status heartbeat once it has one with a CPU share measured
+    (the first heartbeat only starts the rates' window)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = ssmd("status", "--data-dir", str(data), "--json")
+        components = json.loads(out.stdout)["components"]
+        found = [c for c in components if c.get("key") == "connector.sim.0"]
+        if found and found[0].get("cpu"):
+            return found[0]
+        assert time.monotonic() < deadline, f"no connector heartbeat with a cpu share: {found}"
+        time.sleep(0.5)
 
 
 def test_down_without_a_stack_is_harmless(tmp_path: Path) -> None:

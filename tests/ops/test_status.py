@@ -10,7 +10,7 @@ import pytest
 
 from ssmd.bus.connection import connect
 from ssmd.bus.subjects import status_bucket
-from ssmd.ops.status import Rates, StatusPublisher, read_status, status_key
+from ssmd.ops.status import CPU_BOUND, Rates, StatusPublisher, bottleneck, read_status, status_key
 
 
 def test_status_key() -> None:
@@ -25,6 +25,15 @@ def test_rates() -> None:
     assert r.rate("in", 600, 15.0) == 100.0
     assert r.rate("in", 600, 15.0) == 0.0  # no time passed
     assert r.rate("in", 0, 20.0) == 0.0  # counter reset: never negative
+
+
+def test_bottleneck_names_what_holds_a_connector_back() -> None:
+    assert bottleneck(0.3, 0) == ""  # keeping up with room to spare
+    assert bottleneck(0.3, 2) == "nats"  # links catching up while the CPU idles: acks
+    assert bottleneck(0.95, 0) == "cpu"  # keeping up, but its one core is nearly full
+    assert bottleneck(1.0, 1) == "cpu"  # lagging because the core is full: shard
+    assert bottleneck(CPU_BOUND, 0) == "cpu"
+    assert bottleneck(CPU_BOUND - 0.01, 1) == "nats"
 
 
 def test_heartbeats_land_in_kv(nats_url: str) -> None:

@@ -47,7 +47,7 @@ from ssmd.capture.session import Session, SessionConfig, Wire
 from ssmd.capture.staleness import StalenessPolicy
 from ssmd.capture.stamp import Stamper
 from ssmd.model.records import Gap, Record
-from ssmd.ops.status import Rates, StatusPublisher
+from ssmd.ops.status import Rates, StatusPublisher, bottleneck
 from ssmd.spec import Environment
 from ssmd.venues.base import Resync, SymbolInfo
 from ssmd.venues.registry import venue_info, venue_module
@@ -531,9 +531,12 @@ class Connector:
         now = time.monotonic()
         frames = sum(link.frames_in for link in self.links)
         acked = outbox.acked if outbox else 0
+        cpu = self._rates.rate("cpu", time.process_time(), now)
         return {
             "frames_per_s": round(self._rates.rate("frames", frames, now), 1),
             "records_per_s": round(self._rates.rate("acked", acked, now), 1),
+            "cpu": round(cpu, 3),
+            "bottleneck": bottleneck(cpu, sum(not link.live for link in self.links)),
             "venue": self.feed.venue,
             "connections": [
                 {

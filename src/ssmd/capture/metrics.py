@@ -61,7 +61,14 @@ class ConnectorCollector:
             "ssmd_records_pending", "Records queued or in flight to JetStream.", labels=labels
         )
         pending.add_metric(at, outbox.pending if outbox else 0)
-        yield from (frames, up, live, lags, records, acked, pending)
+        cpu = CounterMetricFamily(
+            "ssmd_connector_cpu_seconds",
+            "CPU seconds the connector process used; its rate near 1 means its one core is "
+            "full (add a shard).",
+            labels=labels,
+        )
+        cpu.add_metric(at, time.process_time())
+        yield from (frames, up, live, lags, records, acked, pending, cpu)
 
 
 def connector_registry(connector: Connector) -> CollectorRegistry:

@@ -189,8 +189,10 @@ def down(data_dir: Path | None = DataDirOpt) -> None:
 
 
 def status(data_dir: Path | None = DataDirOpt, as_json: bool = JsonOpt) -> None:
-    """The local stack at a glance: processes, each component's rates, lag and last gap
-    (from the heartbeats in KV ssmd_{env}_status), the applied version, storage used."""
+    """The local stack at a glance: processes, each component's rates, a connector's CPU
+    share (with "cpu-bound": its core is full, add a shard; "nats-bound": acks are slow),
+    lag and last gap (from the heartbeats in KV ssmd_{env}_status), the applied version,
+    storage used."""
     root = (data_dir or default_data_dir()).resolve()
     state = read_state(root)
     if state is None:
@@ -220,12 +222,15 @@ def _print_status(result: dict[str, Any]) -> None:
                 "STALE" if c.get("stale") else "ok",
                 c.get("frames_per_s", ""),
                 c.get("records_per_s", ""),
+                _cpu(c),
                 c.get("pending", ""),
                 f"{gap.get('reason', '')} {gap.get('symbol', '')}".strip(),
             ]
         )
     print_table(
-        "components", ["component", "health", "frames/s", "records/s", "lag", "last gap"], rows
+        "components",
+        ["component", "health", "frames/s", "records/s", "cpu", "lag", "last gap"],
+        rows,
     )
     storage = result["storage"]
     applied = result["applied"]
@@ -239,6 +244,14 @@ def _print_status(result: dict[str, Any]) -> None:
         f"storage: journal {storage['journal_bytes']:,} B · objects "
         f"{storage['objects_bytes']:,} B · postgres {storage['postgres_bytes']:,} B"
     )
+
+
+def _cpu(component: dict[str, Any]) -> str:
+    """A connector's share of its core, with what bounds it ("0.95 cpu-bound")."""
+    if "cpu" not in component:
+        return ""
+    bound = component.get("bottleneck")
+    return f"{component['cpu']:.2f}" + (f" {bound}-bound" if bound else "")
 
 
 def register(app: typer.Typer) -> None:

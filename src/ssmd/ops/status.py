@@ -58,6 +58,20 @@ class Rates:
         return max(0.0, (total - prev[1]) / (now - prev[0]))
 
 
+CPU_BOUND = 0.9
+"""Share of one core at which a (single-threaded) connector is called CPU-bound."""
+
+
+def bottleneck(cpu: float, lagging: int) -> str:
+    """What holds a connector back now, from its CPU share (process CPU seconds per
+    second) and how many of its links are catching up: "cpu" — its core is nearly full,
+    add a shard (docs/connector.md, Capacity); "nats" — links lag while the CPU has room,
+    so acks are what is slow; "" — keeping up."""
+    if cpu >= CPU_BOUND:
+        return "cpu"
+    return "nats" if lagging else ""
+
+
 class StatusPublisher:
     """Puts `document()` into the status bucket every `interval` seconds until `stop()`."""
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from ssmd.capture.clock import (
@@ -18,7 +20,7 @@ from ssmd.capture.clock import (
     kernel_clock,
     raw_monotonic_ns,
 )
-from ssmd.ops.metrics import registry, render
+from ssmd.ops.metrics import LATENCY_BUCKETS, registry, render
 
 SYNCED = from_timex(0, 0x2001, 8_000, 500)  # TIME_OK, STA_PLL|STA_NANO, 8 ms maxerror
 T0 = 1_700_000_000_000_000_000
@@ -60,6 +62,26 @@ def test_latency_histogram_values() -> None:
     (count,) = [s.value for s in hist.samples if s.name.endswith("_count")]
     assert count == 8
     assert all(s.labels["feed"] == "kr" for s in hist.samples)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(-(10**12), 10**12), max_size=50), st.integers(0, 50))
+def test_latencies_at_once_are_each_in_turn(latencies: list[int], cut: int) -> None:
+    """`observe_latencies` (a read's records at once), in two calls, against a histogram
+    counted here by hand from the bucket bounds."""
+    m = ClockMonitor("kr", ClockPolicy(negative_tolerance_ns=10 * MS))
+    m.observe_latencies(latencies[:cut])
+    m.observe_latencies(iter(latencies[cut:]))
+    bounds = [round(b * 1e9) for b in LATENCY_BUCKETS]
+    want = [0] * (len(bounds) + 1)
+    for latency in latencies:
+        want[next((i for i, b in enumerate(bounds) if latency <= b), len(bounds))] += 1
+    assert m.counts == want
+    assert (m.total, m.sum_ns) == (len(latencies), sum(latencies))
+    assert m.min_ns == (min(latencies) if latencies else None)
+    negatives = [x for x in latencies if x < -10 * MS]
+    assert m.negatives == len(negatives)
+    assert m.last_negative_ns == (negatives[-1] if negatives else 0)
 
 
 def test_negative_latency_beyond_tolerance_alarms() -> None:

@@ -110,6 +110,56 @@ def test_recording_reader_shares_the_format(tmp_path: Path) -> None:
     assert frames[2].payload.encode("utf-8", "surrogateescape") == b"\xfe"
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.text(max_size=300).map(str.encode) | st.binary(max_size=300),
+            st.sampled_from([0, 1, 1000, S // 3, 2 * S, 3600 * S]),  # ts steps: same, flush, hour
+        ),
+        min_size=1,
+        max_size=400,
+    ),
+    st.lists(st.integers(1, 399), max_size=30),
+)
+def test_a_read_written_at_once_is_each_frame_written_in_turn(
+    frames: list[tuple[bytes, int]], cuts: list[int]
+) -> None:
+    """`write_in` (the connector's call per socket read) against `write` per frame: the
+    same positions, the same segments byte for byte (zstd frames cut at the same lines),
+    the same manifests — across flush deadlines, size and hour rotation, text and binary."""
+    stamped, t = [], T0
+    for i, (payload, step) in enumerate(frames):
+        t += step
+        stamped.append((payload, t, i))
+    cut = sorted({c for c in cuts if c < len(stamped)})
+    reads = [stamped[a:b] for a, b in zip([0, *cut], [*cut, len(stamped)], strict=True)]
+
+    def run(batched: bool) -> tuple[list[tuple[str, int]], dict[str, bytes], list[dict]]:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            j = journal(root, rotate_ns=10 * S, rotate_bytes=30_000)
+            if batched:
+                pos = [p for read in reads for p in j.write_in(read)]
+            else:
+                pos = [j.write(ts, mono, "in", payload) for payload, ts, mono in stamped]
+            j.close()
+            files = {f.relative_to(root).as_posix(): f.read_bytes() for f in root.rglob("*.zst")}
+            at = [(p.path.relative_to(root).as_posix(), p.line) for p in pos]
+            manifests = [{**_fields(m), "closed_ns": 0} for m in j.manifests]
+            return at, files, manifests
+
+    batched, one_by_one = run(True), run(False)
+    assert batched == one_by_one
+    at, files, manifests = batched
+    assert len(at) == len(stamped) and sum(m["lines"] for m in manifests) == len(stamped)
+    assert len(files) == len(manifests)
+
+
+def _fields(struct: object) -> dict:
+    return {f: getattr(struct, f) for f in struct.__struct_fields__}  # type: ignore[attr-defined]
+
+
 def test_rotation_by_time_and_hour_exact_names(tmp_path: Path) -> None:
     j = journal(tmp_path, rotate_ns=10 * S)
     for i in range(30):  # one frame a second from 10:59:55 to 11:00:24

@@ -110,8 +110,8 @@ class Recorder:
     outs: list[tuple[bytes, int, int]] = field(default_factory=list)
     events: list[tuple[str, str]] = field(default_factory=list)
 
-    def on_frame(self, payload: bytes, ts: int, mono: int) -> None:
-        self.frames.append((payload, ts, mono))
+    def on_frames(self, frames: list[tuple[bytes, int, int]]) -> None:
+        self.frames += frames
 
     def on_out(self, payload: bytes, ts: int, mono: int) -> None:
         self.outs.append((payload, ts, mono))
@@ -132,7 +132,7 @@ def make_session(
         SessionConfig(url=venue.url, **cfg),
         wire,
         symbols,
-        on_frame=rec.on_frame,
+        on_frames=rec.on_frames,
         on_out=rec.on_out,
         on_event=rec.on_event,
     )
@@ -210,11 +210,11 @@ def test_frames_delivered_in_order_with_ts_recv_taken_at_read() -> None:
     async def body(venue: FakeVenue, rec: Recorder) -> None:
         entered: list[int] = []
 
-        def on_frame(payload: bytes, ts: int, mono: int) -> None:
-            entered.append(time.time_ns())
-            rec.on_frame(payload, ts, mono)
+        def on_frames(frames: list[tuple[bytes, int, int]]) -> None:
+            entered.extend(time.time_ns() for _ in frames)
+            rec.on_frames(frames)
 
-        session = Session(SessionConfig(url=venue.url, staleness=FAST), WIRE, on_frame=on_frame)
+        session = Session(SessionConfig(url=venue.url, staleness=FAST), WIRE, on_frames=on_frames)
         task = await running(session)
         await until(lambda: venue.conns != [])
         sent = []
@@ -241,6 +241,44 @@ def test_frames_delivered_in_order_with_ts_recv_taken_at_read() -> None:
             assert ts[i] - sent[i] < 1_000_000_000
         assert first_sent - 50_000_000 <= ts[300] < second_sent - 200_000_000
         assert session.stats.frames_in == 301
+        await finish(session, task)
+
+    run(body)
+
+
+def test_one_read_is_delivered_at_once_and_before_what_follows_it() -> None:
+    """Messages one socket read completed come in one `on_frames` call (the connector's
+    hot path), in order; a control frame in the same read (here the venue's close) is
+    acted on only after the messages before it were delivered."""
+
+    async def body(venue: FakeVenue, rec: Recorder) -> None:
+        from picows import WSCloseCode
+
+        log: list[str] = []
+        calls: list[int] = []
+
+        def on_frames(frames: list[tuple[bytes, int, int]]) -> None:
+            calls.append(len(frames))
+            log.extend(json.loads(p)["i"] for p, _, _ in frames)
+
+        def on_event(kind: str, detail: str, ts: int, mono: int) -> None:
+            log.append(kind)
+
+        session = Session(
+            SessionConfig(url=venue.url, staleness=FAST),
+            WIRE,
+            on_frames=on_frames,
+            on_event=on_event,
+        )
+        task = await running(session)
+        conn = venue.current()
+        for i in range(50):  # no await in between: all in the client's socket at once
+            conn.send(WSMsgType.TEXT, json.dumps({"i": i}).encode())
+        conn.send_close(WSCloseCode.TRY_AGAIN_LATER, b"maintenance")
+        await until(lambda: "close" in log)
+        assert log[: log.index("close")] == ["open", *range(50)]
+        assert sum(calls) == 50 and max(calls) > 1, calls
+        assert session.stats.frames_in == 50
         await finish(session, task)
 
     run(body)
@@ -326,7 +364,7 @@ def test_gate_shared_with_rest_blocks_the_handshake() -> None:
         gate = RateGate()
         gate.block(1.0, "418 from REST")
         session = Session(
-            SessionConfig(url=venue.url, staleness=FAST), WIRE, on_frame=rec.on_frame, gate=gate
+            SessionConfig(url=venue.url, staleness=FAST), WIRE, on_frames=rec.on_frames, gate=gate
         )
         started = time.monotonic()
         task = await running(session)
@@ -347,7 +385,7 @@ def test_backoff_sequence_against_a_closed_port() -> None:
         session = Session(
             SessionConfig(url=f"ws://127.0.0.1:{port}/", backoff=BackoffPolicy(base=0.02, cap=0.1)),
             WIRE,
-            on_frame=rec.on_frame,
+            on_frames=rec.on_frames,
             on_event=rec.on_event,
             rng=lambda: 0.999,
         )
@@ -445,13 +483,13 @@ def test_app_heartbeats_are_sent_and_recognised() -> None:
 
 def test_callback_failure_stops_the_session_loudly() -> None:
     async def body(venue: FakeVenue, rec: Recorder) -> None:
-        def on_frame(payload: bytes, ts: int, mono: int) -> None:
+        def on_frames(frames: list[tuple[bytes, int, int]]) -> None:
             raise OSError(28, "No space left on device", "/data/raw/x.zst")
 
         session = Session(
             SessionConfig(url=venue.url, staleness=FAST),
             WIRE,
-            on_frame=on_frame,
+            on_frames=on_frames,
             on_event=rec.on_event,
         )
         task = asyncio.create_task(session.run())

@@ -23,7 +23,7 @@ async def capture(faults: str, want_frames: int) -> tuple[list[tuple[bytes, int,
             SessionConfig(url=srv.url, backoff=BackoffPolicy(base=0.05, cap=0.2)),
             Wire.from_module(kraken_v2, ["book", "trade"], 10),
             SYMBOLS,
-            on_frame=lambda p, t, m: frames.append((p, t, m)),
+            on_frames=frames.extend,
             on_event=lambda k, d, t, m: events.append((k, d)),
         )
         task = asyncio.create_task(session.run())

@@ -88,6 +88,22 @@ def test_c_takes_every_plain_frame(records: list, scope: str) -> None:
     assert c.native_frames == 1
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(PLAIN_RECORD, max_size=3), min_size=1, max_size=5), st.integers(0, 9))
+def test_lines_stamped_together_are_each_line_in_turn(lines: list, first: int) -> None:
+    """`Stamper.lines` (a socket read's frames at once) gives each record the journal
+    line it came from, in order, counted like `python()` line by line."""
+    counts, symbols = Counter[str](), Counter[str]()
+    c = Stamper("dev", "venue", 1, counts, symbols)
+    py = Stamper("dev", "venue", 1, Counter(), Counter())
+    origins = [SegmentPos(ORIGIN.path, first + i) for i in range(len(lines))]
+    want = [m for records, o in zip(lines, origins, strict=True) for m in py.python(records, o)]
+    assert c.lines(lines, origins) == want
+    assert [m.origin.line for m in want] == [first + i for i, rs in enumerate(lines) for _ in rs]
+    assert (counts, symbols) == (py.counts, py.by_symbol)
+    assert c.native_frames == sum(1 for records in lines if records)
+
+
 def _book(**kw: object) -> Book:
     fields = {"feed": "sim", "venue": "sim", "symbol": "BTC-USD", "ts_event": 5, "ts_recv": 9,
               "snapshot": False, "bids": [(100 * 10**9, 10**9)], "asks": []}  # fmt: skip

@@ -169,3 +169,36 @@ def test_the_recording_as_v2_is_the_same_either_way(fixtures_dir) -> None:
     assert stats.checksums_verified == 4269
     # every update (XBT/CHF's asks beyond int64 nanos come only in its snapshot)
     assert taken == sum(1 for f in frames if '"type":"update"' in f) == 4269
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_a_read_of_frames_at_once_is_each_frame_in_turn(data: st.DataObject) -> None:
+    """`on_frames` (the connector's call per socket read) against `on_frame` per frame,
+    on fuzzed tapes cut into reads at random: the same records frame by frame, the same
+    resyncs, books and counters after; C takes the same frames either way."""
+    rest, frames = _tape(10, 80, 5)
+    for _ in range(data.draw(st.integers(0, 6))):
+        i = data.draw(st.integers(4, len(frames) - 1))
+        frames[i] = data.draw(st.sampled_from(_MUTATIONS))(frames[i], data.draw)
+    cuts = sorted(set(data.draw(st.lists(st.integers(1, len(frames) - 1), max_size=12))))
+    reads = [frames[a:b] for a, b in zip([0, *cuts], [*cuts, len(frames)], strict=True)]
+
+    def run(batched: bool) -> tuple[list[Any], list[Any], dict[str, Any], Any, int]:
+        with _counting(True) as taken:
+            n = sim.SimNormalizer()
+            n.on_rest("http://sim/0/public/AssetPairs", rest, T0)
+            records: list[Any] = []
+            stamped = [(f, T0 + i, i) for i, f in enumerate(frames)]
+            if batched:
+                start = 0
+                for read in reads:
+                    records += n.on_frames(stamped[start : start + len(read)])
+                    start += len(read)
+            else:
+                records = [n.on_frame(f, ts) for f, ts, _ in stamped]
+            return records, n.take_resyncs(), _state(n), n.stats, taken[0]
+
+    batched, one_by_one = run(True), run(False)
+    assert batched == one_by_one
+    assert len(batched[0]) == len(frames) and batched[4] > 40

@@ -26,7 +26,7 @@ import ctypes
 import ctypes.util
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -240,16 +240,29 @@ class ClockMonitor:
     def observe(self, ts_recv_ns: int, ts_event_ns: int) -> int:
         """One record's latency (skip records without a venue time: ts_event 0)."""
         latency = ts_recv_ns - ts_event_ns
-        self.counts[bisect.bisect_left(_BOUNDS_NS, latency)] += 1
-        self.total += 1
-        self.sum_ns += latency
-        if self.min_ns is None or latency < self.min_ns:
-            self.min_ns = latency
-        if latency < -self.policy.negative_tolerance_ns:
-            self.negatives += 1
-            self._window_negatives += 1
-            self.last_negative_ns = latency
+        self.observe_latencies((latency,))
         return latency
+
+    def observe_latencies(self, latencies: Iterable[int]) -> None:
+        """Latencies (ts_recv − ts_event) of the records derived together, at once."""
+        counts, bounds, bucket = self.counts, _BOUNDS_NS, bisect.bisect_left
+        tolerance = -self.policy.negative_tolerance_ns
+        low = self.min_ns
+        n = total = negatives = 0
+        for latency in latencies:
+            counts[bucket(bounds, latency)] += 1
+            n += 1
+            total += latency
+            if low is None or latency < low:
+                low = latency
+            if latency < tolerance:
+                negatives += 1
+                self.last_negative_ns = latency
+        self.total += n
+        self.sum_ns += total
+        self.min_ns = low
+        self.negatives += negatives
+        self._window_negatives += negatives
 
     def sample(
         self,

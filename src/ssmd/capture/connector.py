@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,7 +230,7 @@ class Connector:
             config,
             wire,
             symbols,
-            on_frame=link.on_frame,
+            on_frames=link.on_frames,
             on_out=link.on_out,
             on_event=link.on_event,
         )
@@ -240,19 +240,26 @@ class Connector:
 
     # -- records out ------------------------------------------------------------------------
 
-    def _sink(self, link: Link, records: list[Record]) -> None:
-        """Records of one journal line → outbox messages (`capture.stamp`, one C call per
-        line where built); their latencies and gaps noted; the line's resyncs acted on."""
+    def _sink(
+        self, link: Link, lines: Sequence[list[Record]], positions: Sequence[SegmentPos]
+    ) -> None:
+        """Records of journal lines derived together (a socket read's frames, or one line)
+        → outbox messages (`capture.stamp`, one C call per line where built); their
+        latencies and gaps noted; the lines' resyncs acted on."""
         outbox = self.outbox
         assert outbox is not None
-        if records:
-            outbox.put(self._stampers[link.index](records, link.derived), records[-1].ts_recv)
-            observe = self.clock.observe
-            for record in records:
-                if record.ts_event:
-                    observe(record.ts_recv, record.ts_event)
-                if type(record) is Gap:
-                    self._note_gap(record)
+        messages = self._stampers[link.index].lines(lines, positions)
+        if messages:
+            latencies = []
+            for records in lines:
+                for record in records:
+                    if record.ts_event:
+                        latencies.append(record.ts_recv - record.ts_event)
+                    if type(record) is Gap:
+                        self._note_gap(record)
+            first = lines[0] or next(records for records in lines if records)
+            outbox.put(messages, first[0].ts_recv)
+            self.clock.observe_latencies(latencies)
             if outbox.room <= 0:
                 for each in self.links:
                     each.lag()

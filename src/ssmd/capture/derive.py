@@ -12,7 +12,7 @@ connection had produced records for.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -90,6 +90,17 @@ class Deriver:
         for record in out:
             if record.symbol not in seen:
                 seen[record.symbol] = record.iid
+        return out
+
+    def frames_in(self, frames: Sequence[tuple[bytes, int, int]]) -> list[list[Record]]:
+        """`line("in", payload, ts_recv)` for each (payload, ts_recv, mono) of one socket
+        read, in order: each frame's records."""
+        out = self.normalizer.on_frames(frames)
+        seen = self._seen
+        for records in out:
+            for record in records:
+                if record.symbol not in seen:
+                    seen[record.symbol] = record.iid
         return out
 
     def take_resyncs(self) -> list[Resync]:

@@ -29,7 +29,7 @@ import fcntl
 import hashlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple
@@ -173,6 +173,39 @@ class Journal:
         if len(self._buf) >= CHUNK:
             self._spill()  # may seal the segment (size): `path` is where the line went
         return _tuple_new(SegmentPos, (path, n))  # skips NamedTuple's slow __new__
+
+    def write_in(self, frames: Sequence[tuple[bytes, int, int]]) -> list[SegmentPos]:
+        """`write(ts, mono, "in", payload)` for each (payload, ts, mono) of one socket
+        read, in order, returning where each went: the frames' hot path, one Python call
+        per read. The common line is appended here; anything else (a deadline passed, a
+        payload C declines) takes `write` itself."""
+        frag = self._frag["in"]
+        out: list[SegmentPos] = []
+        pos = out.append
+        n, path, buf = self._n, self._path, self._buf
+        deadline, floor = self._deadline, self._floor
+        last = None  # (ts, mono) of the last line appended here, not yet told `self`
+        for payload, ts, mono in frames:
+            if floor <= ts < deadline and _append(buf, ts, mono, frag, payload):
+                pos(_tuple_new(SegmentPos, (path, n)))
+                n += 1
+                if len(buf) < CHUNK:
+                    last = ts, mono
+                    continue
+                self._n, self._last_t, self._last_m = n, ts, mono
+                self._spill()
+            else:
+                self._n = n
+                if last is not None:  # `write` may end the zstd frame or the segment
+                    self._last_t, self._last_m = last
+                pos(self.write(ts, mono, "in", payload))
+            last = None
+            n, path, buf = self._n, self._path, self._buf
+            deadline, floor = self._deadline, self._floor
+        self._n = n
+        if last is not None:
+            self._last_t, self._last_m = last
+        return out
 
     # -- public control ---------------------------------------------------------------
 

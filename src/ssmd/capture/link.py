@@ -10,7 +10,7 @@ once, in order, whichever way it arrives — and its state (books, sequences) st
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import orjson
@@ -22,7 +22,10 @@ from ssmd.capture.session import Session
 from ssmd.capture.staleness import InstrumentStaleness
 from ssmd.model.records import Record
 
-Sink = Callable[["Link", list[Record]], None]
+Sink = Callable[["Link", Sequence[list[Record]], Sequence[SegmentPos]], None]
+"""(link, each line's records, each line's journal position) for lines derived together."""
+Frames = list[tuple[bytes, int, int]]
+"""(payload, ts_recv, mono) of the frames one socket read delivered, in order."""
 
 
 class Link:
@@ -54,13 +57,15 @@ class Link:
 
     # -- session callbacks (journal first, then derive if live) ------------------------
 
-    def on_frame(self, payload: bytes, ts_recv: int, mono: int) -> None:
-        """`_line` for a frame read, inlined: the call per frame that matters."""
-        self.frames_in += 1
-        pos = self.head = self.journal.write(ts_recv, mono, "in", payload)
+    def on_frames(self, frames: Frames) -> None:
+        """`_line` for the frames of one socket read, in one go: the call that matters
+        (a Python call per read, not per frame; each frame keeps its own line)."""
+        self.frames_in += len(frames)
+        positions = self.journal.write_in(frames)
+        self.head = positions[-1]
         if self.live:
-            self.derived = pos
-            self.sink(self, self.deriver.line("in", payload, ts_recv))
+            self.derived = positions[-1]
+            self.sink(self, self.deriver.frames_in(frames), positions)
 
     def on_out(self, payload: bytes, ts: int, mono: int) -> None:
         self._line(ts, mono, "out", payload)
@@ -88,7 +93,7 @@ class Link:
             self.opened = pos
         if self.live:
             self.derived = pos
-            self.sink(self, self.deriver.line(kind, payload, ts, url))
+            self.sink(self, [self.deriver.line(kind, payload, ts, url)], [pos])
 
     # -- catching up from the journal ---------------------------------------------------
 
@@ -135,10 +140,12 @@ class Link:
         """Derive up to `limit` pending lines; True once derivation reached the head
         (the link is live again)."""
         lines = self.pending_lines(limit)
-        self.caught_up += len(lines)
-        for pos, kind, payload, ts, url in lines:
-            self.derived = pos
-            self.sink(self, self.deriver.line(kind, payload, ts, url))
+        if lines:
+            self.caught_up += len(lines)
+            derive = self.deriver.line
+            self.derived = lines[-1][0]
+            records = [derive(kind, payload, ts, url) for _, kind, payload, ts, url in lines]
+            self.sink(self, records, [line[0] for line in lines])
         if self.derived == self.head:
             self.live = True
         return self.live

@@ -7,10 +7,13 @@ idle, replaces dead connections with capped, fully jittered backoff and honours 
 limits (429/418 + Retry-After on the handshake). It never parses payloads: journaling
 and normalizing are the runtime's, through three callbacks:
 
-- `on_frame(payload, ts_recv_ns, mono_ns)` — every received TEXT/BINARY message
-  (fragments joined), in order, synchronously from the read; `ts_recv_ns` is
-  `time.time_ns()` taken before anything else when the (first) frame is read,
-  `mono_ns` is `time.monotonic_ns()` taken right after. Pings/pongs are not delivered.
+- `on_frames([(payload, ts_recv_ns, mono_ns), ...])` — every received TEXT/BINARY
+  message (fragments joined), in order, synchronously from the read: the messages one
+  socket read completed, together (one call per read, not per message — the connector's
+  hot path); `ts_recv_ns` is `time.time_ns()` taken before anything else when the
+  (first) frame is read, `mono_ns` is `time.monotonic_ns()` taken right after.
+  Pings/pongs are not delivered; a control frame is acted on only after the messages
+  read before it were delivered.
 - `on_out(payload, ts_ns, mono_ns)` — every TEXT frame we send (subscribe, unsubscribe,
   app heartbeat), called just before it is written.
 - `on_event(kind, detail, ts_ns, mono_ns)` — kind "open" (detail: URL), "close"
@@ -51,7 +54,7 @@ _wall_ns, _mono_ns = time.time_ns, time.monotonic_ns
 _TEXT, _BINARY = WSMsgType.TEXT, WSMsgType.BINARY
 
 EventKind = Literal["open", "close", "error"]
-OnFrame = Callable[[bytes, int, int], None]
+OnFrames = Callable[[list[tuple[bytes, int, int]]], None]
 OnOut = Callable[[bytes, int, int], None]
 OnEvent = Callable[[str, str, int, int], None]
 State = Literal["idle", "connecting", "open", "backoff", "stopped"]
@@ -146,28 +149,43 @@ class _Listener(WSListener):
     def __init__(self, session: Session) -> None:
         self.session = session
         self._parts: list[bytes] = []
+        self._read: list[tuple[bytes, int, int]] = []
+        """Messages of the current socket read, delivered with its last frame."""
         self._first_ts = 0
         self._first_mono = 0
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         ts = _wall_ns()
         mono = _mono_ns()
-        s = self.session
-        s.stats.last_rx_mono = mono
         kind = frame.msg_type
         if kind is _TEXT or kind is _BINARY:
             if frame.fin:
-                s._deliver(frame.get_payload_as_bytes(), ts, mono)
+                self._read.append((frame.get_payload_as_bytes(), ts, mono))
             else:
                 self._parts = [frame.get_payload_as_bytes()]
                 self._first_ts, self._first_mono = ts, mono
         elif kind is WSMsgType.CONTINUATION:
             self._parts.append(frame.get_payload_as_bytes())
             if frame.fin:
-                payload = b"".join(self._parts)
+                self._read.append((b"".join(self._parts), self._first_ts, self._first_mono))
                 self._parts = []
-                s._deliver(payload, self._first_ts, self._first_mono)
-        elif kind is WSMsgType.PING:
+        else:
+            self._control(transport, frame, mono)
+        if frame.last_in_buffer and self._read:
+            self._deliver()
+
+    def _deliver(self) -> None:
+        """The messages read so far go to the session, together."""
+        read, self._read = self._read, []
+        self.session._deliver(read)
+
+    def _control(self, transport: WSTransport, frame: WSFrame, mono: int) -> None:
+        if self._read:  # what was read before it is handled before it
+            self._deliver()
+        s = self.session
+        s.stats.last_rx_mono = mono
+        kind = frame.msg_type
+        if kind is WSMsgType.PING:
             transport.send_pong(frame.get_payload_as_bytes())
         elif kind is WSMsgType.PONG:
             s.stats.pongs += 1
@@ -180,6 +198,8 @@ class _Listener(WSListener):
             transport.disconnect()
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
+        if self._read:  # a read cut short (a protocol error after good frames)
+            self._deliver()
         self.session._disconnected.set()
 
 
@@ -197,7 +217,7 @@ class Session:
         wire: Wire,
         symbols: Sequence[str] = (),
         *,
-        on_frame: OnFrame,
+        on_frames: OnFrames,
         on_out: OnOut | None = None,
         on_event: OnEvent | None = None,
         gate: RateGate | None = None,
@@ -209,7 +229,7 @@ class Session:
         self.stats = SessionStats()
         self.state: State = "idle"
         self._symbols: dict[str, None] = dict.fromkeys(symbols)
-        self._on_frame = on_frame
+        self._on_frames = on_frames
         self._on_out = on_out
         self._on_event = on_event
         self._rng = rng
@@ -449,19 +469,21 @@ class Session:
         if frame is not None:
             self._send_now(frame)
 
-    def _deliver(self, payload: bytes, ts: int, mono: int) -> None:
+    def _deliver(self, frames: list[tuple[bytes, int, int]]) -> None:
         stats = self.stats
-        stats.frames_in += 1
-        stats.bytes_in += len(payload)
-        stats.last_data_mono = mono
+        stats.frames_in += len(frames)
+        stats.bytes_in += sum(len(payload) for payload, _, _ in frames)
+        stats.last_rx_mono = stats.last_data_mono = frames[-1][2]
         is_hb = self.wire.is_heartbeat
-        if is_hb is not None and is_hb(payload):
-            stats.heartbeats_in += 1
-            stats.last_heartbeat_mono = mono
+        if is_hb is not None:
+            for payload, _, mono in frames:
+                if is_hb(payload):
+                    stats.heartbeats_in += 1
+                    stats.last_heartbeat_mono = mono
         if self._fatal is not None:
             return
         try:
-            self._on_frame(payload, ts, mono)
+            self._on_frames(frames)
         except BaseException as exc:  # the runtime's failure: stop loudly, never drop
             self._fail(exc)
 

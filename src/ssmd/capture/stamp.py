@@ -10,6 +10,7 @@ declines (a type it does not know, a string needing escapes) — before it count
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 from ssmd.bus.message import cached_subject, record_message
 from ssmd.bus.msgid import SeqScope, escape_part, id_prefix, record_type
@@ -55,12 +56,23 @@ class Stamper:
         )
 
     def __call__(self, records: list[Record], origin: SegmentPos | None) -> list[Message]:
-        if self._native is not None:
-            messages = self._native(records, origin, self._ctx)
-            if messages is not None:
-                self.native_frames += 1
-                return messages
-        return self.python(records, origin)
+        return self.lines([records], [origin])
+
+    def lines(
+        self, lines: Sequence[list[Record]], origins: Sequence[SegmentPos | None]
+    ) -> list[Message]:
+        """`self(records, origin)` for lines derived together, their messages in order."""
+        native, ctx = self._native, self._ctx
+        out: list[Message] = []
+        for records, origin in zip(lines, origins, strict=True):
+            if records:
+                messages = None if native is None else native(records, origin, ctx)
+                if messages is None:
+                    messages = self.python(records, origin)
+                else:
+                    self.native_frames += 1
+                out += messages
+        return out
 
     def python(self, records: list[Record], origin: SegmentPos | None) -> list[Message]:
         env, scope, link = self.env, self.scope, self.link

@@ -121,6 +121,10 @@ class Normalizer(Protocol):
         """Parse one received frame. Never raises: a bad frame yields a `gap(reason=parse)`."""
         ...
 
+    def on_frames(self, frames: Sequence[tuple[bytes, int, int]]) -> list[list[Record]]:
+        """`on_frame` for each (payload, ts_recv, mono) read in one go: each one's records."""
+        ...
+
     def on_rest(self, endpoint: str, body: bytes | str, ts_recv: int) -> list[Record]:
         """Feed a REST response the stream depends on (e.g. a Binance depth snapshot)."""
         ...

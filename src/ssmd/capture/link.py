@@ -26,6 +26,8 @@ Sink = Callable[["Link", Sequence[list[Record]], Sequence[SegmentPos]], None]
 """(link, each line's records, each line's journal position) for lines derived together."""
 Frames = list[tuple[bytes, int, int]]
 """(payload, ts_recv, mono) of the frames one socket read delivered, in order."""
+Lines = list[list[Record]]
+"""Each journal line's records, in order."""
 
 
 class Link:
@@ -142,13 +144,29 @@ class Link:
         lines = self.pending_lines(limit)
         if lines:
             self.caught_up += len(lines)
-            derive = self.deriver.line
             self.derived = lines[-1][0]
-            records = [derive(kind, payload, ts, url) for _, kind, payload, ts, url in lines]
-            self.sink(self, records, [line[0] for line in lines])
+            self.sink(self, self._derive(lines), [line[0] for line in lines])
         if self.derived == self.head:
             self.live = True
         return self.live
+
+    def _derive(self, lines: list[tuple[SegmentPos, str, bytes | str, int, str]]) -> Lines:
+        """Each journal line's records; runs of `in` lines (most of a journal) are derived
+        together, as a socket read's frames are."""
+        deriver = self.deriver
+        out: Lines = []
+        run: Frames = []
+        for _, kind, payload, ts, url in lines:
+            if kind == "in":
+                run.append((payload, ts, 0))  # type: ignore[arg-type]
+                continue
+            if run:
+                out += deriver.frames_in(run)
+                run = []
+            out.append(deriver.line(kind, payload, ts, url))
+        if run:
+            out += deriver.frames_in(run)
+        return out
 
     def close(self) -> None:
         """Release the catch-up reader (the journal is closed by its owner)."""

@@ -16,6 +16,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable, Iterable
 from itertools import islice, repeat
+from operator import itemgetter
 from typing import NamedTuple
 
 from ssmd.bus.publisher import Publisher, Unavailable
@@ -33,10 +34,15 @@ class Message(NamedTuple):
     """…and that line (for the crash checkpoint)."""
 
 
+_message, _link = itemgetter(1), itemgetter(3)
+"""(position, message) → message; message → its link."""
+
+
 class Outbox:
     """`on_acked(message)`: called per batch of acks (one socket read) once for each link,
-    with its newest acked message that has an origin — all a crash checkpoint needs, for
-    a Python call per link and batch rather than per message."""
+    with its newest acked message (whose `origin` is None only for what a crash recovery
+    re-sent) — all a crash checkpoint needs, for a Python call per link and batch rather
+    than per message."""
 
     def __init__(
         self,
@@ -190,8 +196,9 @@ class Outbox:
         if done <= 0:
             return
         hook = self.on_acked
-        if hook is not None:
-            newest = {m[3]: m for _, m in islice(unacked, done) if m[4] is not None}
+        if hook is not None:  # each link's newest, without Python per message
+            acked = list(map(_message, islice(unacked, done)))
+            newest = dict(zip(map(_link, acked), acked, strict=True))
         if done == len(unacked):
             unacked.clear()
         else:

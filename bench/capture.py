@@ -22,7 +22,12 @@ A private nats-server (file storage) and, per step, a replay server subprocess (
 - memory: connector RSS (peak) capturing 1,000 instruments at 5k frames/s;
 - per CPU-second: frames the connector handled per second of its own CPU time (on a
   shared box the connector may get a fraction of a core; a lower bound of what a core
-  buys, as idle wake-ups at a rate below capacity count too);
+  buys, as idle wake-ups at a rate below capacity count too), and `msgs_per_cpu_s`, the
+  acked records per connector CPU-second at the highest rate kept up: what one process
+  given a core of its own would carry;
+- nats-server's CPU share in the same windows (`nats_cpu_share`, and per acked record
+  `nats_cpu_us_per_msg`): on this 2-core box the connector, nats-server and the venue
+  simulator share two cores, and this says how much of them the broker takes;
 - this machine's limits, same run: nats-py core publish (no acks) of the same records,
   a bare picows client counting frames from the replay server flat out, and acked
   JetStream publishes from a client that costs next to nothing (HPUB bytes built
@@ -65,6 +70,14 @@ def symbols(n: int) -> list[str]:
 
 
 # -- the connector process ---------------------------------------------------------------
+
+
+def _proc_cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) a process has used so far; 0 without a pid."""
+    if not pid:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_kb(field: str = "VmRSS") -> int:
@@ -110,6 +123,7 @@ async def _run_connector(cfg: dict[str, Any]) -> dict[str, Any]:
         connector.probe.reset()
     f0, r0, a0 = counts()
     cpu0, t0 = time.process_time(), time.perf_counter()
+    nats0 = _proc_cpu_s(cfg.get("nats_pid"))
     recovery = await _stall_nats(connector, cfg) if cfg.get("stall") else {}
     pending: list[int] = []
     all_live = True
@@ -124,6 +138,7 @@ async def _run_connector(cfg: dict[str, Any]) -> dict[str, Any]:
         all_live = all_live and all(link.live for link in connector.links)
     f1, r1, a1 = counts()
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    nats_cpu = _proc_cpu_s(cfg.get("nats_pid")) - nats0
     rss_kb = _rss_kb()
     stop.set()
     await asyncio.wait_for(task, 120)
@@ -135,6 +150,7 @@ async def _run_connector(cfg: dict[str, Any]) -> dict[str, Any]:
         "records_per_s": round((r1 - r0) / elapsed),
         "acked_per_s": round((a1 - a0) / elapsed),
         "cpu_share": round(cpu / elapsed, 2),
+        "nats_cpu_share": round(nats_cpu / elapsed, 2),
         "frames_per_cpu_s": round((f1 - f0) / cpu) if cpu else 0,
         "all_live": all_live,
         "pending_max_2nd_half": max(half),
@@ -421,9 +437,11 @@ def step(
     warmup: float = 1.0,
     latency: bool = False,
     stall: tuple[int, float] | None = None,
+    nats_pid: int | None = None,
 ) -> dict[str, Any]:
     """One connector run at `rate` frames/s offered; verified against the journal.
-    `stall`: (nats-server's pid, seconds) to freeze it for after the warm-up."""
+    `stall`: (nats-server's pid, seconds) to freeze it for after the warm-up; `nats_pid`:
+    nats-server's, to measure its CPU share in the same window."""
     from ssmd.replay.process import ReplayProcess
     from ssmd.stack.ports import free_port
 
@@ -444,6 +462,8 @@ def step(
         cfg = {"symbols": syms, "data": str(data), "nats": nats_url, "ws": replay.url,
                "rest": replay.rest_url, "seconds": seconds, "warmup": warmup,
                "latency": latency, "loop": LOOP}  # fmt: skip
+        if nats_pid:
+            cfg["nats_pid"] = nats_pid
         if stall:
             cfg |= {"nats_pid": stall[0], "stall": stall[1]}
         got = _child("--worker", cfg)
@@ -506,7 +526,7 @@ def main(quick: bool) -> dict[str, Any]:
         runs = []
         best: dict[str, Any] | None = None
         for rate in rates:
-            got = step(work, server.url, rate, seconds=seconds)
+            got = step(work, server.url, rate, seconds=seconds, nats_pid=server.pid)
             runs.append(got)
             log(f"offered {rate:>7,}/s: {json.dumps(got)}")
             if not got["kept_up"]:
@@ -514,7 +534,7 @@ def main(quick: bool) -> dict[str, Any]:
             best = got
         if best is not None and best is not runs[-1] and not quick:  # one bisection step
             got = step(work, server.url, (best["offered"] + runs[-1]["offered"]) // 2,
-                       seconds=seconds)  # fmt: skip
+                       seconds=seconds, nats_pid=server.pid)  # fmt: skip
             runs.append(got)
             log(f"offered {got['offered']:>7,}/s: {json.dumps(got)}")
             best = got if got["kept_up"] else best
@@ -544,6 +564,9 @@ def main(quick: bool) -> dict[str, Any]:
         "lost": sum(r["lost"] for r in [*runs, lat, rec, big]),
         "duplicates": sum(r["duplicates"] for r in [*runs, lat, rec, big]),
         "connector_cpu_share": top["cpu_share"],
+        "msgs_per_cpu_s": round(msgs / top["cpu_share"]) if best else 0,
+        "nats_cpu_share": top["nats_cpu_share"],
+        "nats_cpu_us_per_msg": round(top["nats_cpu_share"] / msgs * 1e6, 2) if best else None,
         "frames_per_cpu_s": max(r["frames_per_cpu_s"] for r in [*runs, lat]),
         "p50_ms": lat["latency"].get("p50_ms"),
         "p99_ms": lat["latency"].get("p99_ms"),
@@ -572,6 +595,7 @@ def main(quick: bool) -> dict[str, Any]:
                     "acked_per_s",
                     "kept_up",
                     "cpu_share",
+                    "nats_cpu_share",
                     "frames_per_cpu_s",
                     "lost",
                     "duplicates",

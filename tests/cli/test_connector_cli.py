@@ -44,3 +44,23 @@ def test_nats_unreachable_exits_3_naming_it(tmp_path: Path) -> None:
     assert out.returncode == 3
     assert f"NATS unreachable at {url}" in out.stderr
     assert not (tmp_path / "raw").exists()  # nothing captured without a place to publish
+
+
+def test_the_connector_loop_collects_young_objects_less_often() -> None:
+    """`run` (what `ssmd connector` and bench/capture.py run the loop with): uvloop, a
+    young collection every GC_YOUNG net new containers while it runs, CPython's
+    threshold back afterwards."""
+    import asyncio
+    import gc
+
+    from ssmd.cli.connector import GC_YOUNG, run
+
+    before = gc.get_threshold()
+
+    async def inside() -> tuple[tuple[int, ...], str]:
+        return gc.get_threshold(), type(asyncio.get_running_loop()).__module__
+
+    threshold, loop = run(inside())
+    assert threshold == (GC_YOUNG, *before[1:]) and GC_YOUNG == 10_000 != before[0]
+    assert loop.startswith("uvloop")
+    assert gc.get_threshold() == before

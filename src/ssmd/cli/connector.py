@@ -81,6 +81,10 @@ def connector(
         ) from None
 
 
+GC_YOUNG = 10_000
+"""Net new container objects between young collections while a connector runs."""
+
+
 def run(main: Coroutine[Any, Any, Any]) -> Any:
     """Run a connector's event loop on uvloop (`ssmd connector` and bench/capture.py).
 
@@ -90,16 +94,25 @@ def run(main: Coroutine[Any, Any, Any]) -> Any:
     (bench/RESULTS.md `## capture`, both measured in the same session).
 
     `gc.freeze()` first: the modules and objects of start-up (typer, the CLI, the venue
-    modules) live for ever, so collections need not walk them. Measured while the
-    connector runs (bench/capture.py, after this start-up `gc.collect()`, whose ~35 ms an
-    earlier count mistook for a pause in flight): a handful of young-generation passes,
-    under 0.5 ms each.
+    modules) live for ever, so collections need not walk them. Then a young collection
+    every `GC_YOUNG` net new containers, not CPython's 700: at 700, the messages in
+    flight to JetStream (alive for the ~100 ms their acks take) survive every young pass
+    and are walked again by the older generations' — at 71k frames/s 3,750–6,600 passes
+    and 0.65–1.1 s of CPU per 10 s (7–11 %), gen-2 pauses up to 17 ms. At 10,000 most of
+    them are gone by the next pass: 10–49 passes, 17–165 ms per 10 s, the longest 2.6–7
+    ms (bench/capture.py's `gc` figures, bench/RESULTS.md `## capture`). The threshold is
+    restored when the loop ends.
     """
     import uvloop
 
     gc.collect()
     gc.freeze()
-    return uvloop.run(main)
+    before = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG, *before[1:])
+    try:
+        return uvloop.run(main)
+    finally:
+        gc.set_threshold(*before)
 
 
 async def _serve(capture: Connector, metrics_port: int) -> None:

@@ -284,6 +284,32 @@ def test_one_read_is_delivered_at_once_and_before_what_follows_it() -> None:
     run(body)
 
 
+def test_a_long_fragmented_message_is_not_silence() -> None:
+    """Fragments arriving over longer than the silence timeout keep the connection alive
+    (no pongs here: only the fragments can), and the message arrives whole, stamped at
+    its first fragment's read."""
+
+    async def body(venue: FakeVenue, rec: Recorder) -> None:
+        venue.pong = False
+        session = make_session(venue, rec, [])
+        task = await running(session)
+        conn = venue.current()
+        conn.send(WSMsgType.TEXT, b'{"part":"', fin=False)
+        first = time.monotonic_ns()
+        for _ in range(8):  # 1.6 s of fragments, silence_timeout 0.8 s
+            await asyncio.sleep(0.2)
+            conn.send(WSMsgType.CONTINUATION, b"x", fin=False)
+        conn.send(WSMsgType.CONTINUATION, b'"}', fin=True)
+        await until(lambda: len(rec.frames) == 1)
+        assert json.loads(rec.frames[0][0]) == {"part": "x" * 8}
+        assert first <= rec.frames[0][2] < first + 100_000_000
+        assert len(venue.handshakes) == 1 and rec.kinds("close") == []
+        assert session.stats.last_rx_mono > rec.frames[0][2] + 1_500_000_000
+        await finish(session, task)
+
+    run(body)
+
+
 def test_silent_server_is_replaced() -> None:
     async def body(venue: FakeVenue, rec: Recorder) -> None:
         venue.pong = False

@@ -164,8 +164,10 @@ class _Listener(WSListener):
             else:
                 self._parts = [frame.get_payload_as_bytes()]
                 self._first_ts, self._first_mono = ts, mono
+                self.session.stats.last_rx_mono = mono  # a long message is not silence
         elif kind is WSMsgType.CONTINUATION:
             self._parts.append(frame.get_payload_as_bytes())
+            self.session.stats.last_rx_mono = mono
             if frame.fin:
                 self._read.append((b"".join(self._parts), self._first_ts, self._first_mono))
                 self._parts = []
@@ -473,7 +475,9 @@ class Session:
         stats = self.stats
         stats.frames_in += len(frames)
         stats.bytes_in += sum(len(payload) for payload, _, _ in frames)
-        stats.last_rx_mono = stats.last_data_mono = frames[-1][2]
+        last = stats.last_data_mono = frames[-1][2]  # a long message's: its first fragment's
+        if last > stats.last_rx_mono:
+            stats.last_rx_mono = last
         is_hb = self.wire.is_heartbeat
         if is_hb is not None:
             for payload, _, mono in frames:

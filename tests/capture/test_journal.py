@@ -7,6 +7,7 @@ import random
 import tempfile
 from pathlib import Path
 
+import msgspec
 import pytest
 import zstandard
 from hypothesis import given, settings
@@ -146,7 +147,7 @@ def test_a_read_written_at_once_is_each_frame_written_in_turn(
             j.close()
             files = {f.relative_to(root).as_posix(): f.read_bytes() for f in root.rglob("*.zst")}
             at = [(p.path.relative_to(root).as_posix(), p.line) for p in pos]
-            manifests = [{**_fields(m), "closed_ns": 0} for m in j.manifests]
+            manifests = [{**msgspec.structs.asdict(m), "closed_ns": 0} for m in j.manifests]
             return at, files, manifests
 
     batched, one_by_one = run(True), run(False)
@@ -154,10 +155,6 @@ def test_a_read_written_at_once_is_each_frame_written_in_turn(
     at, files, manifests = batched
     assert len(at) == len(stamped) and sum(m["lines"] for m in manifests) == len(stamped)
     assert len(files) == len(manifests)
-
-
-def _fields(struct: object) -> dict:
-    return {f: getattr(struct, f) for f in struct.__struct_fields__}  # type: ignore[attr-defined]
 
 
 def test_rotation_by_time_and_hour_exact_names(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ connection had produced records for.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -86,22 +86,23 @@ class Deriver:
             return []
         else:
             return []
-        seen = self._seen
-        for record in out:
-            if record.symbol not in seen:
-                seen[record.symbol] = record.iid
+        self._remember((out,))
         return out
 
     def frames_in(self, frames: Sequence[tuple[bytes, int, int]]) -> list[list[Record]]:
         """`line("in", payload, ts_recv)` for each (payload, ts_recv, mono) of one socket
         read, in order: each frame's records."""
         out = self.normalizer.on_frames(frames)
+        self._remember(out)
+        return out
+
+    def _remember(self, lines: Iterable[list[Record]]) -> None:
+        """The instruments (and iids) these records are of: a `close` gaps each one."""
         seen = self._seen
-        for records in out:
+        for records in lines:
             for record in records:
                 if record.symbol not in seen:
                     seen[record.symbol] = record.iid
-        return out
 
     def take_resyncs(self) -> list[Resync]:
         return self.normalizer.take_resyncs()

@@ -320,11 +320,7 @@ class NormalizerBase:
             except Exception as exc:
                 got = exc
             if got.__class__ is list:  # a book update whose checksum verified: most frames
-                stats = self.stats
-                stats.frames += 1
-                stats.checksums_verified += 1
-                records = stats.records
-                records["book"] = records.get("book", 0) + 1
+                self._verified(1)
                 return got
             if got is not None:
                 return self._native_outcome(got, payload, ts_recv)
@@ -369,12 +365,16 @@ class NormalizerBase:
             else:
                 add(self._python_frame(payload, ts))
         if fast:
-            stats = self.stats
-            stats.frames += fast
-            stats.checksums_verified += fast
-            records = stats.records
-            records["book"] = records.get("book", 0) + fast
+            self._verified(fast)
         return out
+
+    def _verified(self, n: int) -> None:
+        """Count `n` book updates the C path took whole (checksum verified)."""
+        stats = self.stats
+        stats.frames += n
+        stats.checksums_verified += n
+        records = stats.records
+        records["book"] = records.get("book", 0) + n
 
     def _native_outcome(
         self, got: tuple[int, Any, int, Any, Any] | Exception, payload: bytes | str, ts_recv: int

@@ -7,7 +7,7 @@ says which path is in use. Everything else is in pyproject.toml.
 
 from setuptools import Extension, setup
 
-NATIVE = ("module", "kraken_v1", "kraken_v2", "record", "blake2b", "journal", "nats")
+NATIVE = ("module", "kraken_v1", "kraken_v2", "record", "blake2b", "journal", "nats", "frames")
 
 setup(
     ext_modules=[

@@ -71,7 +71,7 @@ def test_latencies_at_once_are_each_in_turn(latencies: list[int], cut: int) -> N
     counted here by hand from the bucket bounds."""
     m = ClockMonitor("kr", ClockPolicy(negative_tolerance_ns=10 * MS))
     m.observe_latencies(latencies[:cut])
-    m.observe_latencies(iter(latencies[cut:]))
+    m.observe_latencies(tuple(latencies[cut:]))
     bounds = [round(b * 1e9) for b in LATENCY_BUCKETS]
     want = [0] * (len(bounds) + 1)
     for latency in latencies:

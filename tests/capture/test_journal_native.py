@@ -16,8 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ssmd.capture import journal
-from ssmd.capture.journal import Journal, iter_segment, list_segments
-from ssmd.capture.journal_format import DIRECTIONS, append_line, decode_line, encode_line
+from ssmd.capture.journal import Journal, SegmentPos, iter_segment, list_segments
+from ssmd.capture.journal_format import (
+    DIRECTIONS,
+    append_line,
+    append_lines,
+    decode_line,
+    encode_line,
+)
 from ssmd.model.native import _native
 
 pytestmark = pytest.mark.skipif(_native is None, reason="ssmd._native not built")
@@ -117,6 +123,33 @@ def test_int64_ends_and_beyond() -> None:
     assert buf == b"x"  # declined: nothing written
     with pytest.raises(TypeError):
         _native.journal_line(b"", 0, 0, FRAG, b"{}")
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.tuples(st.one_of(payloads(), TEXT), st.integers(-5, 40), INT64), max_size=25),
+    st.integers(0, 30),
+    st.integers(1, 2_000),
+    st.integers(-(1 << 62), 1 << 62),
+)
+def test_a_read_of_lines_matches_the_reference(
+    frames: list[tuple[Any, int, int]], start: int, chunk: int, n: int
+) -> None:
+    """`journal_lines` (a read's lines in one call) against `append_lines`: the same
+    buffer, positions and stopping frame, wherever the window, a declined payload or the
+    chunk bound stops it (ts 0..29 in the window [0, 30))."""
+    start = min(start, len(frames))
+    got = []
+    for fn in (_native.journal_lines, append_lines):
+        buf, out = bytearray(b"x"), []
+        stop = fn(buf, frames, start, FRAG, "seg", n, 0, 30, chunk, out, SegmentPos)
+        got.append((stop, bytes(buf), out, [type(p) for p in out]))
+    assert got[0] == got[1]
+    stop = got[0][0]
+    assert got[0][2] == [SegmentPos("seg", n + k) for k in range(stop - start)]
+    if stop < len(frames) and len(got[0][1]) < chunk:  # stopped on a frame it refused
+        payload, ts, _ = frames[stop]
+        assert not (0 <= ts < 30 and append_line(bytearray(), ts, 0, FRAG, payload))
 
 
 @pytest.fixture

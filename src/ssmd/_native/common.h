@@ -25,7 +25,7 @@
 
 /* interned names and constants (module.c) */
 extern PyObject *S_valid, *S_native, *S_part, *S_symbol, *S_iid, *S_crc, *S_crc_a;
-extern PyObject *S_reset_top, *S_token, *S_bid_part, *KWNAMES, *ZERO, *MINUS_ONE;
+extern PyObject *S_reset_top, *S_token, *S_bid_part, *KWNAMES, *ZERO, *ONE, *MINUS_ONE;
 
 typedef struct {
     const char *s;
@@ -335,5 +335,7 @@ PyObject *messages(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 PyObject *blake2b_digest(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 int init_record(void);
 PyObject *journal_line(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
+PyObject *journal_lines(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
+PyObject *native_frames(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 
 #endif

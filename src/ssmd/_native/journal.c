@@ -171,16 +171,10 @@ static int as_int64(PyObject *o, long long *v) {
     return !overflow && !(*v == -1 && PyErr_Occurred());
 }
 
-PyObject *journal_line(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 5 || !PyByteArray_Check(args[0]) || !PyBytes_Check(args[3])) {
-        PyErr_SetString(PyExc_TypeError,
-                        "journal_line(buf: bytearray, t: int, m: int, frag: bytes, payload)");
-        return NULL;
-    }
-    PyObject *buf = args[0], *frag = args[3], *payload = args[4];
-    long long t, m;
-    if (!as_int64(args[1], &t) || !as_int64(args[2], &m))
-        Py_RETURN_FALSE;
+/* One line appended: 1; declined (buf unchanged, the general path writes it): 0; -1 on
+ * an error (set). */
+static int append_one(PyObject *buf, long long t, long long m, PyObject *frag,
+                      PyObject *payload) {
     const unsigned char *p;
     Py_ssize_t n, more;
     if (PyBytes_Check(payload)) {
@@ -190,18 +184,18 @@ PyObject *journal_line(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
         p = (const unsigned char *)PyUnicode_AsUTF8AndSize(payload, &n); /* UTF-8 cached */
         if (!p) {
             PyErr_Clear(); /* lone surrogates: the general path keeps them as `b` */
-            Py_RETURN_FALSE;
+            return 0;
         }
     } else
-        Py_RETURN_FALSE;
+        return 0;
     if ((more = escaped_extra(p, n)) < 0)
-        Py_RETURN_FALSE;
+        return 0;
     char tt[24], mm[24];
     Py_ssize_t nt = put_int(tt, t), nm = put_int(mm, m), nfrag = PyBytes_GET_SIZE(frag);
     Py_ssize_t old = PyByteArray_GET_SIZE(buf);
     /* {"t":T,"m":M frag "payload"}\n */
     if (PyByteArray_Resize(buf, old + 5 + nt + 5 + nm + nfrag + 1 + n + more + 3) < 0)
-        return NULL;
+        return -1;
     char *out = PyByteArray_AS_STRING(buf) + old;
     memcpy(out, "{\"t\":", 5);
     memcpy(out + 5, tt, (size_t)nt);
@@ -219,5 +213,82 @@ PyObject *journal_line(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
         out += n;
     }
     memcpy(out, "\"}\n", 3);
-    Py_RETURN_TRUE;
+    return 1;
+}
+
+PyObject *journal_line(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
+    (void)mod;
+    if (nargs != 5 || !PyByteArray_Check(args[0]) || !PyBytes_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "journal_line(buf: bytearray, t: int, m: int, frag: bytes, payload)");
+        return NULL;
+    }
+    long long t, m;
+    if (!as_int64(args[1], &t) || !as_int64(args[2], &m))
+        Py_RETURN_FALSE;
+    int got = append_one(args[0], t, m, args[3], args[4]);
+    if (got < 0)
+        return NULL;
+    return PyBool_FromLong(got);
+}
+
+/* `journal_format.append_lines` in C: the lines of a socket read's (payload, ts, mono)
+ * frames from `start` on, each with its position (pos_type(path, n), n counting on) added
+ * to `out`; stops at a frame whose ts is outside [floor, deadline) or that is declined
+ * (not appended), or after the line that fills the buffer to `chunk`. Returns the index
+ * of the first frame not appended. */
+PyObject *journal_lines(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
+    (void)mod;
+    if (nargs != 11 || !PyByteArray_Check(args[0]) || !PyList_CheckExact(args[1]) ||
+        !PyBytes_Check(args[3]) || !PyList_CheckExact(args[9]) || !PyType_Check(args[10]) ||
+        !PyType_IsSubtype((PyTypeObject *)args[10], &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "journal_lines(buf, frames: list, start, frag, path, n, floor, deadline, "
+                        "chunk, out: list, pos_type): see capture/journal_format.py");
+        return NULL;
+    }
+    PyObject *buf = args[0], *frames = args[1], *frag = args[3], *path = args[4];
+    PyObject *out = args[9];
+    PyTypeObject *pos_type = (PyTypeObject *)args[10];
+    Py_ssize_t start = PyLong_AsSsize_t(args[2]), chunk = PyLong_AsSsize_t(args[8]);
+    long long n, floor, deadline;
+    if ((start == -1 || chunk == -1) && PyErr_Occurred())
+        return NULL;
+    if (!as_int64(args[5], &n) || !as_int64(args[6], &floor) || !as_int64(args[7], &deadline)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_OverflowError, "journal_lines: n, floor, deadline are int64");
+        return NULL;
+    }
+    Py_ssize_t i = start, end = PyList_GET_SIZE(frames);
+    for (; i < end; i++) {
+        PyObject *frame = PyList_GET_ITEM(frames, i);
+        long long t, m;
+        if (!PyTuple_CheckExact(frame) || PyTuple_GET_SIZE(frame) != 3 ||
+            !as_int64(PyTuple_GET_ITEM(frame, 1), &t) ||
+            !as_int64(PyTuple_GET_ITEM(frame, 2), &m) || t < floor || t >= deadline)
+            break;
+        int got = append_one(buf, t, m, frag, PyTuple_GET_ITEM(frame, 0));
+        if (got < 0)
+            return NULL;
+        if (!got)
+            break;
+        PyObject *pos = pos_type->tp_alloc(pos_type, 2);
+        PyObject *at = pos ? PyLong_FromLongLong(n + (i - start)) : NULL;
+        if (!at) {
+            Py_XDECREF(pos);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(pos, 0, Py_NewRef(path));
+        PyTuple_SET_ITEM(pos, 1, at);
+        int bad = PyList_Append(out, pos) < 0;
+        Py_DECREF(pos);
+        if (bad)
+            return NULL;
+        if (PyByteArray_GET_SIZE(buf) >= chunk) {
+            i++;
+            break;
+        }
+    }
+    PyErr_Clear(); /* an int too large for as_int64: that frame takes the general path */
+    return PyLong_FromSsize_t(i);
 }

@@ -4,7 +4,7 @@
 #include "common.h"
 
 PyObject *S_valid, *S_native, *S_part, *S_symbol, *S_iid, *S_crc, *S_crc_a;
-PyObject *S_reset_top, *S_token, *S_bid_part, *KWNAMES, *ZERO, *MINUS_ONE;
+PyObject *S_reset_top, *S_token, *S_bid_part, *KWNAMES, *ZERO, *ONE, *MINUS_ONE;
 
 PyDoc_STRVAR(v1_book_doc,
 "v1_book(books, payload, ts_recv, ctx) -> list | tuple | None\n\n"
@@ -42,10 +42,16 @@ static PyMethodDef methods[] = {
     {"journal_line", (PyCFunction)(void (*)(void))journal_line, METH_FASTCALL,
      "journal_line(buf, t, m, frag, payload) -> bool: journal_format.append_line in C;\n"
      "False (buf unchanged): not UTF-8 bytes or str, take the general path (encode_line)."},
+    {"journal_lines", (PyCFunction)(void (*)(void))journal_lines, METH_FASTCALL,
+     "journal_lines(buf, frames, start, frag, path, n, floor, deadline, chunk, out, pos_type)\n"
+     "-> int: journal_format.append_lines in C (a socket read's lines at once)."},
     {"hpub", (PyCFunction)(void (*)(void))nats_hpub, METH_FASTCALL,
      "hpub(out, messages, inbox, n, room, max_payload) -> int: HPUB frames of the first\n"
      "messages (subject, payload, msg_id, ...) appended to the bytearray `out` with reply\n"
      "inbox + n, n + 1, ...: how many (<= room); stops at one Publisher.try_publish must see."},
+    {"native_frames", (PyCFunction)(void (*)(void))native_frames, METH_FASTCALL,
+     "native_frames(native, books, frames, start, ctx, out, kinds) -> (stop, books, flows,\n"
+     "got): a read's frames through a venue's C path until one Python must finish (frames.c)."},
     {"acks", (PyCFunction)(void (*)(void))nats_acks, METH_FASTCALL,
      "acks(buf, pos) -> (end, first, count, duplicate): the run of plain JetStream acks at\n"
      "pos numbered first, first + 1, ... with one duplicate flag (count 0: none there)."},
@@ -70,12 +76,13 @@ PyMODINIT_FUNC PyInit__native(void) {
     S_bid_part = PyUnicode_InternFromString("bid_part");
     S_token = PyUnicode_InternFromString("token");
     ZERO = PyLong_FromLong(0);
+    ONE = PyLong_FromLong(1);
     MINUS_ONE = PyLong_FromLong(-1);
     static const char *kw[] = {"feed", "venue", "symbol", "iid", "ts_event", "ts_recv",
                                "snapshot", "bids", "asks"};
     KWNAMES = interned_names(kw, 9);
     if (!S_valid || !S_native || !S_part || !S_symbol || !S_iid || !S_crc || !S_crc_a ||
-        !S_reset_top || !S_bid_part || !S_token || !ZERO || !MINUS_ONE || !KWNAMES ||
+        !S_reset_top || !S_bid_part || !S_token || !ZERO || !ONE || !MINUS_ONE || !KWNAMES ||
         !init_kraken_v2() || !init_record())
         return NULL;
     return PyModule_Create(&module);

@@ -12,8 +12,10 @@ connection had produced records for.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields
+from itertools import chain
+from operator import attrgetter
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,6 +25,8 @@ from ssmd.capture.journal_read import iter_segment, list_segments
 from ssmd.model.records import Gap, Record
 from ssmd.venues.base import IntegrityStats, Normalizer, Resync, SymbolInfo
 from ssmd.venues.registry import venue_info, venue_module
+
+_symbol = attrgetter("symbol")
 
 
 def add_stats(total: IntegrityStats, part: IntegrityStats) -> None:
@@ -96,9 +100,13 @@ class Deriver:
         self._remember(out)
         return out
 
-    def _remember(self, lines: Iterable[list[Record]]) -> None:
-        """The instruments (and iids) these records are of: a `close` gaps each one."""
+    def _remember(self, lines: Sequence[list[Record]]) -> None:
+        """The instruments (and iids) these records are of: a `close` gaps each one.
+        Almost always all are known already, which one C-level pass over the symbols
+        tells; only otherwise are the records walked (the first iid of each kept)."""
         seen = self._seen
+        if seen.keys() >= set(map(_symbol, chain.from_iterable(lines))):
+            return
         for records in lines:
             for record in records:
                 if record.symbol not in seen:

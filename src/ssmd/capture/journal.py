@@ -45,6 +45,7 @@ from ssmd.capture.journal_format import (
     JournalError,
     JournalLine,
     append_line,
+    append_lines,
     decode_line,
     encode_line,
     iter_lines,
@@ -96,6 +97,8 @@ _NEVER = -(1 << 62)
 """A deadline every ts_recv passes: the next write opens (or refuses) a segment."""
 _append = append_line if _native is None else _native.journal_line
 """Appends a text frame's line to the buffer; False: the general path (`encode_line`)."""
+_append_lines = append_lines if _native is None else _native.journal_lines
+"""Appends a read's common lines to the buffer (`journal_format.append_lines`)."""
 _tuple_new = tuple.__new__
 
 
@@ -176,35 +179,28 @@ class Journal:
 
     def write_in(self, frames: Sequence[tuple[bytes, int, int]]) -> list[SegmentPos]:
         """`write(ts, mono, "in", payload)` for each (payload, ts, mono) of one socket
-        read, in order, returning where each went: the frames' hot path, one Python call
-        per read. The common line is appended here; anything else (a deadline passed, a
-        payload C declines) takes `write` itself."""
-        frag = self._frag["in"]
+        read, in order, returning where each went: the frames' hot path. The common
+        lines are appended by one call (`_append_lines`, C where built) until one is not
+        common (a deadline passed, a payload C declines: `write` itself takes it) or the
+        buffer is full (spilled as one zstd frame)."""
+        frames = frames if type(frames) is list else list(frames)
         out: list[SegmentPos] = []
-        pos = out.append
-        n, path, buf = self._n, self._path, self._buf
-        deadline, floor = self._deadline, self._floor
-        last = None  # (ts, mono) of the last line appended here, not yet told `self`
-        for payload, ts, mono in frames:
-            if floor <= ts < deadline and _append(buf, ts, mono, frag, payload):
-                pos(_tuple_new(SegmentPos, (path, n)))
-                n += 1
-                if len(buf) < CHUNK:
-                    last = ts, mono
+        i, end, frag = 0, len(frames), self._frag["in"]
+        while i < end:
+            j = _append_lines(self._buf, frames, i, frag, self._path, self._n, self._floor,
+                              self._deadline, CHUNK, out, SegmentPos)  # fmt: skip
+            if j > i:
+                self._n += j - i
+                _, self._last_t, self._last_m = frames[j - 1]
+                if len(self._buf) >= CHUNK:
+                    self._spill()
+                    i = j
                     continue
-                self._n, self._last_t, self._last_m = n, ts, mono
-                self._spill()
-            else:
-                self._n = n
-                if last is not None:  # `write` may end the zstd frame or the segment
-                    self._last_t, self._last_m = last
-                pos(self.write(ts, mono, "in", payload))
-            last = None
-            n, path, buf = self._n, self._path, self._buf
-            deadline, floor = self._deadline, self._floor
-        self._n = n
-        if last is not None:
-            self._last_t, self._last_m = last
+            if j < end:
+                payload, ts, mono = frames[j]
+                out.append(self.write(ts, mono, "in", payload))
+                j += 1
+            i = j
         return out
 
     # -- public control ---------------------------------------------------------------

@@ -17,7 +17,7 @@ import base64
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
@@ -109,6 +109,34 @@ def append_line(buf: bytearray, t: int, m: int, frag: bytes, payload: bytes | st
     except (UnicodeError, AttributeError):  # not UTF-8, surrogates, memoryview
         return False
     return True
+
+
+def append_lines(
+    buf: bytearray,
+    frames: list[tuple[bytes, int, int]],
+    start: int,
+    frag: bytes,
+    path: Any,
+    n: int,
+    floor: int,
+    deadline: int,
+    chunk: int,
+    out: list[Any],
+    pos_type: type[tuple[Any, ...]],
+) -> int:
+    """`append_line` for a socket read's (payload, ts, mono) frames from `start` on, each
+    line's position `pos_type((path, n))` (n counting on) added to `out`. Stops at a frame
+    whose ts is outside [floor, deadline) or that `append_line` declines (not appended),
+    or after the line that fills `buf` to `chunk`; returns the index of the first frame
+    not appended. The reference of `_native.journal_lines`."""
+    for i in range(start, len(frames)):
+        payload, ts, mono = frames[i]
+        if not (floor <= ts < deadline and append_line(buf, ts, mono, frag, payload)):
+            return i
+        out.append(tuple.__new__(pos_type, (path, n + i - start)))
+        if len(buf) >= chunk:
+            return i + 1
+    return len(frames)
 
 
 def encode_line(t: int, m: int, c: int, d: str, payload: bytes | str, url: str = "") -> bytes:

@@ -22,6 +22,7 @@ import msgspec
 from ssmd.book.integrity import BookState, crossed_detail
 from ssmd.model.fixed import SCALE, to_fixed
 from ssmd.model.instrument import Instrument
+from ssmd.model.native import _native
 from ssmd.model.records import Book, Gap, GapReason, InstrumentRecord, Level, Quote, Record, Trade
 from ssmd.venues.base import IntegrityStats, Resync, ResyncAction, SymbolInfo
 
@@ -313,18 +314,9 @@ class NormalizerBase:
 
         Frames of the common shape go through the venue's C path in one call (same
         records, same books); everything else, and all it declines, through `_frame`."""
-        native = self.native
-        if native is not None:
-            try:
-                got = native(self.books, payload, ts_recv, self.native_ctx)  # type: ignore[attr-defined]
-            except Exception as exc:
-                got = exc
-            if got.__class__ is list:  # a book update whose checksum verified: most frames
-                self._verified(1)
-                return got
-            if got is not None:
-                return self._native_outcome(got, payload, ts_recv)
-        return self._python_frame(payload, ts_recv)
+        if self.native is None:
+            return self._python_frame(payload, ts_recv)
+        return self.on_frames([(payload, ts_recv, 0)])[0]
 
     def _python_frame(self, payload: bytes | str, ts_recv: int) -> list[Record]:
         """A frame through the venue's `_frame`, counted; a bad one becomes a gap."""
@@ -342,30 +334,41 @@ class NormalizerBase:
         return out
 
     def on_frames(self, frames: Sequence[tuple[bytes, int, int]]) -> list[list[Record]]:
-        """`on_frame` for each (payload, ts_recv, mono) of one socket read, in order: the
-        venue's C path called in a loop here, the counting done once for the read."""
+        """`on_frame` for each (payload, ts_recv, mono) of one socket read, in order. The
+        venue's C path takes them in one call (`_native.native_frames`: book updates whose
+        checksum verified, trades, quotes) until a frame whose outcome Python finishes (a
+        verdict, a raise, a frame C declines); the counting is done once for the read."""
         native = self.native
         if native is None:
-            on_frame = self.on_frame
-            return [on_frame(payload, ts) for payload, ts, _ in frames]
-        books, ctx, outcome = self.books, self.native_ctx, self._native_outcome  # type: ignore[attr-defined]
+            python_frame = self._python_frame
+            return [python_frame(payload, ts) for payload, ts, _ in frames]
+        frames = frames if type(frames) is list else list(frames)
+        books, ctx = self.books, self.native_ctx  # type: ignore[attr-defined]
+        run = _native.native_frames  # type: ignore[union-attr]
         out: list[list[Record]] = []
-        add = out.append
-        fast = 0
-        for payload, ts, _ in frames:
-            try:
-                got = native(books, payload, ts, ctx)
-            except Exception as exc:
-                got = exc
-            if got.__class__ is list:
-                fast += 1
-                add(got)
-            elif got is not None:
-                add(outcome(got, payload, ts))
+        kinds: dict[type[Record], int] = {}
+        i, end = 0, len(frames)
+        verified = flows = 0
+        while True:
+            i, n_books, n_flows, got = run(native, books, frames, i, ctx, out, kinds)
+            verified += n_books
+            flows += n_flows
+            if i == end:
+                break
+            payload, ts, _ = frames[i]
+            if got is None:
+                out.append(self._python_frame(payload, ts))
             else:
-                add(self._python_frame(payload, ts))
-        if fast:
-            self._verified(fast)
+                out.append(self._native_outcome(got, payload, ts))
+            i += 1
+        if verified:
+            self._verified(verified)
+        if flows:
+            self.stats.frames += flows
+            records = self.stats.records
+            for kind, n in kinds.items():
+                tag = kind.__struct_config__.tag
+                records[tag] = records.get(tag, 0) + n  # type: ignore[index]
         return out
 
     def _verified(self, n: int) -> None:

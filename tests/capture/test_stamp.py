@@ -1,4 +1,4 @@
-"""Records → outbox Messages (`capture.stamp`): the C path (`_native.messages`) against
+"""Records → outbox Messages (`capture.stamp`): the C path (`_native.messages_lines`) against
 the Python reference, frame by frame — the messages, their order and types, and the
 counters — for arbitrary records, names needing escapes and every sequence scope; plus
 hand-written Msg-Ids for each rule of bus/msgid.py."""
@@ -88,11 +88,20 @@ def test_c_takes_every_plain_frame(records: list, scope: str) -> None:
     assert c.native_frames == 1
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.lists(st.lists(PLAIN_RECORD, max_size=3), min_size=1, max_size=5), st.integers(0, 9))
+ESCAPED = st.builds(Book, snapshot=st.booleans(), bids=st.just([]), asks=st.just([]),
+                    **(PLAIN | {"symbol": st.sampled_from(['A"B', "A\\B", "A\nB"])}))  # fmt: skip
+"""A record C declines (its symbol needs JSON escapes): the Python path stamps its line."""
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(st.one_of(PLAIN_RECORD, PLAIN_RECORD, ESCAPED), max_size=3), max_size=6),
+    st.integers(0, 9),
+)
 def test_lines_stamped_together_are_each_line_in_turn(lines: list, first: int) -> None:
-    """`Stamper.lines` (a socket read's frames at once) gives each record the journal
-    line it came from, in order, counted like `python()` line by line."""
+    """`Stamper.lines` (a socket read's frames at once, one C call until a line C
+    declines) gives each record the journal line it came from, in order, counted like
+    `python()` line by line; C stamped exactly the non-empty lines without an escape."""
     counts, symbols = Counter[str](), Counter[str]()
     c = Stamper("dev", "venue", 1, counts, symbols)
     py = Stamper("dev", "venue", 1, Counter(), Counter())
@@ -101,7 +110,12 @@ def test_lines_stamped_together_are_each_line_in_turn(lines: list, first: int) -
     assert c.lines(lines, origins) == want
     assert [m.origin.line for m in want] == [first + i for i, rs in enumerate(lines) for _ in rs]
     assert (counts, symbols) == (py.counts, py.by_symbol)
-    assert c.native_frames == sum(1 for records in lines if records)
+    plain = [
+        rs for rs in lines if rs and not any(any(ch in r.symbol for ch in '"\\\n') for r in rs)
+    ]
+    assert c.native_frames == len(plain)
+    with pytest.raises(ValueError, match="2 lines but 1 origins"):
+        c.lines([[], []], [ORIGIN])
 
 
 def _book(**kw: object) -> Book:

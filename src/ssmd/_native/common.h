@@ -331,11 +331,11 @@ PyObject *encode_record(PyObject *mod, PyObject *record);
 PyObject *encode(PyObject *mod, PyObject *record);
 PyObject *set_encode_fallback(PyObject *mod, PyObject *fn);
 PyObject *content_hash(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
-PyObject *messages(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 PyObject *blake2b_digest(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 int init_record(void);
 PyObject *journal_line(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 PyObject *journal_lines(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 PyObject *native_frames(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
+PyObject *messages_lines(PyObject *mod, PyObject *const *args, Py_ssize_t nargs);
 
 #endif

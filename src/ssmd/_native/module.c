@@ -34,9 +34,6 @@ static PyMethodDef methods[] = {
      "set_encode_fallback(fn): what `encode` calls for a record C declines."},
     {"content_hash", (PyCFunction)(void (*)(void))content_hash, METH_FASTCALL,
      "content_hash(record, drop_seq) -> str | None: msgid.content_hash, None: use Python."},
-    {"messages", (PyCFunction)(void (*)(void))messages, METH_FASTCALL,
-     "messages(records, origin, ctx) -> list | None: capture/stamp.py's Messages, None: use "
-     "Python."},
     {"blake2b", (PyCFunction)(void (*)(void))blake2b_digest, METH_FASTCALL,
      "blake2b(data, digest_size) -> bytes: unkeyed BLAKE2b (RFC 7693)."},
     {"journal_line", (PyCFunction)(void (*)(void))journal_line, METH_FASTCALL,
@@ -49,6 +46,9 @@ static PyMethodDef methods[] = {
      "hpub(out, messages, inbox, n, room, max_payload) -> int: HPUB frames of the first\n"
      "messages (subject, payload, msg_id, ...) appended to the bytearray `out` with reply\n"
      "inbox + n, n + 1, ...: how many (<= room); stops at one Publisher.try_publish must see."},
+    {"messages_lines", (PyCFunction)(void (*)(void))messages_lines, METH_FASTCALL,
+     "messages_lines(lines, origins, start, ctx, out) -> (stop, taken): each line's records\n"
+     "(a list) as Messages into out, counted, until a line C declines (capture/stamp.py)."},
     {"native_frames", (PyCFunction)(void (*)(void))native_frames, METH_FASTCALL,
      "native_frames(native, books, frames, start, ctx, out, kinds) -> (stop, books, flows,\n"
      "got): a read's frames through a venue's C path until one Python must finish (frames.c)."},

@@ -594,18 +594,17 @@ static PyObject *message(PyTypeObject *type, PyObject *subject, PyObject *payloa
     return m;
 }
 
-PyObject *messages(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
-    (void)mod;
-    PyObject *records = nargs == 3 ? args[0] : NULL, *origin = nargs == 3 ? args[1] : NULL;
-    PyObject *ctx = nargs == 3 ? args[2] : NULL;
-    if (!records || !PyList_CheckExact(records) || !PyTuple_CheckExact(ctx) ||
-        PyTuple_GET_SIZE(ctx) != 8 || !PyType_Check(PyTuple_GET_ITEM(ctx, 0)) ||
-        !PyType_IsSubtype((PyTypeObject *)PyTuple_GET_ITEM(ctx, 0), &PyTuple_Type) ||
-        !PyDict_Check(PyTuple_GET_ITEM(ctx, 3)) || !PyDict_Check(PyTuple_GET_ITEM(ctx, 6)) ||
-        !PyDict_Check(PyTuple_GET_ITEM(ctx, 7))) {
-        PyErr_SetString(PyExc_TypeError, "messages(records, origin, ctx): see capture/stamp.py");
-        return NULL;
-    }
+static int ctx_ok(PyObject *ctx) {
+    return PyTuple_CheckExact(ctx) && PyTuple_GET_SIZE(ctx) == 8 &&
+           PyType_Check(PyTuple_GET_ITEM(ctx, 0)) &&
+           PyType_IsSubtype((PyTypeObject *)PyTuple_GET_ITEM(ctx, 0), &PyTuple_Type) &&
+           PyDict_Check(PyTuple_GET_ITEM(ctx, 3)) && PyDict_Check(PyTuple_GET_ITEM(ctx, 6)) &&
+           PyDict_Check(PyTuple_GET_ITEM(ctx, 7));
+}
+
+/* One journal line's records (a list) → their Messages, counted; None: declined, nothing
+ * counted (the Python path takes the line); NULL: an error. */
+static PyObject *line_messages(PyObject *records, PyObject *origin, PyObject *ctx) {
     PyTypeObject *type = (PyTypeObject *)PyTuple_GET_ITEM(ctx, 0);
     int scope = (int)PyLong_AsLong(PyTuple_GET_ITEM(ctx, 1));
     PyObject *link = PyTuple_GET_ITEM(ctx, 2), *cache = PyTuple_GET_ITEM(ctx, 3);
@@ -669,6 +668,51 @@ decline:
 fail:
     Py_DECREF(out);
     return NULL;
+}
+
+/* messages_lines(lines, origins, start, ctx, out) -> (stop, taken): `line_messages` for each
+ * line (a list of records) from `start` on, their Messages added to `out`; an empty line
+ * is skipped; stops at a line C declines (the index returned: Python stamps it). `taken`:
+ * lines C stamped. */
+PyObject *messages_lines(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
+    (void)mod;
+    if (nargs != 5 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1]) ||
+        !ctx_ok(args[3]) || !PyList_CheckExact(args[4])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "messages_lines(lines: list, origins: list, start, ctx, out: list): "
+                        "see capture/stamp.py");
+        return NULL;
+    }
+    PyObject *lines = args[0], *origins = args[1], *ctx = args[3], *out = args[4];
+    Py_ssize_t i = PyLong_AsSsize_t(args[2]), end = PyList_GET_SIZE(lines), taken = 0;
+    if (i == -1 && PyErr_Occurred())
+        return NULL;
+    if (PyList_GET_SIZE(origins) != end) {
+        PyErr_SetString(PyExc_ValueError, "messages_lines: as many origins as lines");
+        return NULL;
+    }
+    for (; i < end; i++) {
+        PyObject *records = PyList_GET_ITEM(lines, i);
+        if (!PyList_CheckExact(records))
+            break;
+        Py_ssize_t n = PyList_GET_SIZE(records);
+        if (!n)
+            continue;
+        PyObject *got = line_messages(records, PyList_GET_ITEM(origins, i), ctx);
+        if (!got)
+            return NULL;
+        if (got == Py_None) {
+            Py_DECREF(got);
+            break;
+        }
+        Py_ssize_t at = PyList_GET_SIZE(out);
+        int bad = PyList_SetSlice(out, at, at, got) < 0;
+        Py_DECREF(got);
+        if (bad)
+            return NULL;
+        taken++;
+    }
+    return Py_BuildValue("(nn)", i, taken);
 }
 
 int init_record(void) {

@@ -2,7 +2,7 @@
 
 The connector's per-record hot path: each record becomes a `Message` (subject, wire
 bytes, Nats-Msg-Id, the link, the journal line it came from). Where the extension is
-built one C call does a whole frame's records (`ssmd._native.messages`); `python()` is
+built one C call does a whole read's records (`ssmd._native.messages_lines`); `python()` is
 the reference it is held to (tests/capture/test_stamp.py) and the path for anything C
 declines (a type it does not know, a string needing escapes) — before it counts anything.
 """
@@ -20,7 +20,7 @@ from ssmd.model.native import _native
 from ssmd.model.records import Record
 
 SCOPES: tuple[SeqScope, ...] = ("venue", "connection", "unknown")
-"""The order `_native.messages` knows the sequence scopes by."""
+"""The order `_native.messages_lines` knows the sequence scopes by."""
 CACHE_MAX = 100_000
 """(feed, type, symbol) entries kept before the cache starts over (a connector publishes
 to the same few thousand all day)."""
@@ -43,7 +43,7 @@ class Stamper:
         self.native_frames = 0
         """Frames whose records C stamped (tests read it)."""
         self._names: dict[tuple[str, str, str], tuple[str, str]] = {}
-        self._native = None if _native is None else _native.messages
+        self._lines = None if _native is None else _native.messages_lines
         self._ctx = (
             Message,
             SCOPES.index(scope),
@@ -61,18 +61,26 @@ class Stamper:
     def lines(
         self, lines: Sequence[list[Record]], origins: Sequence[SegmentPos | None]
     ) -> list[Message]:
-        """`self(records, origin)` for lines derived together, their messages in order."""
-        native, ctx = self._native, self._ctx
+        """`self(records, origin)` for lines derived together, their messages in order:
+        one C call for the read (`_native.messages_lines`) until a line C declines, which
+        `python` stamps."""
+        if len(lines) != len(origins):
+            raise ValueError(f"{len(lines)} lines but {len(origins)} origins")
         out: list[Message] = []
-        for records, origin in zip(lines, origins, strict=True):
-            if records:
-                messages = None if native is None else native(records, origin, ctx)
-                if messages is None:
-                    messages = self.python(records, origin)
-                else:
-                    self.native_frames += 1
-                out += messages
-        return out
+        if self._lines is None:
+            for records, origin in zip(lines, origins, strict=True):
+                out += self.python(records, origin)
+            return out
+        lines = lines if type(lines) is list else list(lines)
+        origins = origins if type(origins) is list else list(origins)
+        i, end = 0, len(lines)
+        while True:
+            i, taken = self._lines(lines, origins, i, self._ctx, out)
+            self.native_frames += taken
+            if i == end:
+                return out
+            out += self.python(lines[i], origins[i])
+            i += 1
 
     def python(self, records: list[Record], origin: SegmentPos | None) -> list[Message]:
         env, scope, link = self.env, self.scope, self.link

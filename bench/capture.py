@@ -633,9 +633,9 @@ def main(quick: bool) -> dict[str, Any]:
     }
 
 
-BISECTIONS = 2
+BISECTIONS = 3
 """Steps between the highest rate of the ladder kept up and the first one not (×1.5
-apart): the sustained rate is then known to within ~10 %."""
+apart): the sustained rate is then known to within ~5 %."""
 
 
 def _load() -> float:

@@ -4,6 +4,16 @@
  * must finish (a checksum or crossed verdict, a raise, a frame C declines). */
 #include "common.h"
 
+/* 1 if `got` is a code-3 outcome (code, state, ts_event, records, _): trades or quotes. */
+static int flow_records(PyObject *got) {
+    if (!PyTuple_CheckExact(got) || PyTuple_GET_SIZE(got) != 5 ||
+        !PyLong_CheckExact(PyTuple_GET_ITEM(got, 0)) ||
+        !PyList_CheckExact(PyTuple_GET_ITEM(got, 3)))
+        return 0;
+    int overflow;
+    return PyLong_AsLongAndOverflow(PyTuple_GET_ITEM(got, 0), &overflow) == 3;
+}
+
 /* native_frames(native, books, frames, start, ctx, out, kinds) -> (stop, books, flows, got)
  *
  * From frames[start] on, each frame's `native(books, payload, ts_recv, ctx)`: a list (a
@@ -57,10 +67,7 @@ PyObject *native_frames(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) 
             books++;
             continue;
         }
-        if (PyTuple_CheckExact(got) && PyTuple_GET_SIZE(got) == 5 &&
-            PyLong_CheckExact(PyTuple_GET_ITEM(got, 0)) &&
-            PyLong_AsLong(PyTuple_GET_ITEM(got, 0)) == 3 &&
-            PyList_CheckExact(PyTuple_GET_ITEM(got, 3))) {
+        if (flow_records(got)) {
             PyObject *records = PyTuple_GET_ITEM(got, 3);
             int bad = PyList_Append(out, records) < 0;
             for (Py_ssize_t k = 0; !bad && k < PyList_GET_SIZE(records); k++) {
@@ -81,6 +88,5 @@ PyObject *native_frames(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) 
     }
     if (i == end)
         got = Py_NewRef(Py_None);
-    PyObject *result = Py_BuildValue("(nnnN)", i, books, flows, got);
-    return result;
+    return Py_BuildValue("(nnnN)", i, books, flows, got);
 }

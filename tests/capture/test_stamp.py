@@ -101,13 +101,16 @@ ESCAPED = st.builds(Book, snapshot=st.booleans(), bids=st.just([]), asks=st.just
 def test_lines_stamped_together_are_each_line_in_turn(lines: list, first: int) -> None:
     """`Stamper.lines` (a socket read's frames at once, one C call until a line C
     declines) gives each record the journal line it came from, in order, counted like
-    `python()` line by line; C stamped exactly the non-empty lines without an escape."""
+    `python()` line by line, and adds each record's latency in order; C stamped exactly
+    the non-empty lines without an escape."""
     counts, symbols = Counter[str](), Counter[str]()
     c = Stamper("dev", "venue", 1, counts, symbols)
     py = Stamper("dev", "venue", 1, Counter(), Counter())
     origins = [SegmentPos(ORIGIN.path, first + i) for i in range(len(lines))]
     want = [m for records, o in zip(lines, origins, strict=True) for m in py.python(records, o)]
-    assert c.lines(lines, origins) == want
+    latencies: list[int] = [7]
+    assert c.lines(lines, origins, latencies) == want
+    assert latencies == [7] + [r.ts_recv - r.ts_event for rs in lines for r in rs if r.ts_event]
     assert [m.origin.line for m in want] == [first + i for i, rs in enumerate(lines) for _ in rs]
     assert (counts, symbols) == (py.counts, py.by_symbol)
     plain = [
@@ -115,7 +118,7 @@ def test_lines_stamped_together_are_each_line_in_turn(lines: list, first: int) -
     ]
     assert c.native_frames == len(plain)
     with pytest.raises(ValueError, match="2 lines but 1 origins"):
-        c.lines([[], []], [ORIGIN])
+        c.lines([[], []], [ORIGIN], [])
 
 
 def _book(**kw: object) -> Book:

@@ -47,8 +47,8 @@ static PyMethodDef methods[] = {
      "messages (subject, payload, msg_id, ...) appended to the bytearray `out` with reply\n"
      "inbox + n, n + 1, ...: how many (<= room); stops at one Publisher.try_publish must see."},
     {"messages_lines", (PyCFunction)(void (*)(void))messages_lines, METH_FASTCALL,
-     "messages_lines(lines, origins, start, ctx, out) -> (stop, taken): each line's records\n"
-     "(a list) as Messages into out, counted, until a line C declines (capture/stamp.py)."},
+     "messages_lines(lines, origins, start, ctx, out, lat) -> (stop, taken): each line's\n"
+     "records as Messages into out, counted, latencies into lat, until a line C declines."},
     {"native_frames", (PyCFunction)(void (*)(void))native_frames, METH_FASTCALL,
      "native_frames(native, books, frames, start, ctx, out, kinds) -> (stop, books, flows,\n"
      "got): a read's frames through a venue's C path until one Python must finish (frames.c)."},

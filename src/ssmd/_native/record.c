@@ -29,6 +29,7 @@ typedef struct {
     char mp_key[MAX_FIELDS][KEY];   /* the name as a msgpack str */
     int njson_key[MAX_FIELDS], nmp_key[MAX_FIELDS];
     int ts_recv, seq; /* field indexes the content hash zeroes */
+    int ts_event;     /* the latency's other end (-1: none) */
     int feed, symbol, trade_id, snapshot; /* field indexes the Msg-Id reads (-1: none) */
     int venue_seq; /* a type whose `seq` may be the venue's (msgid rule 2) */
 } Schema;
@@ -319,6 +320,7 @@ PyObject *register_record(PyObject *mod, PyObject *const *args, Py_ssize_t nargs
         {"ts_recv", offsetof(Schema, ts_recv)}, {"seq", offsetof(Schema, seq)},
         {"feed", offsetof(Schema, feed)},       {"symbol", offsetof(Schema, symbol)},
         {"trade_id", offsetof(Schema, trade_id)}, {"snapshot", offsetof(Schema, snapshot)},
+        {"ts_event", offsetof(Schema, ts_event)},
     };
     if (nargs != 4 || !PyType_Check(args[0]) || !PyUnicode_Check(args[1]) ||
         !PyTuple_Check(args[2]) || !PyTuple_Check(args[3]) ||
@@ -344,7 +346,7 @@ PyObject *register_record(PyObject *mod, PyObject *const *args, Py_ssize_t nargs
     s->venue_seq = PyUnicode_CompareWithASCIIString(args[1], "trade") == 0 ||
                    PyUnicode_CompareWithASCIIString(args[1], "quote") == 0 ||
                    PyUnicode_CompareWithASCIIString(args[1], "book") == 0;
-    s->ts_recv = s->seq = s->feed = s->symbol = s->trade_id = s->snapshot = -1;
+    s->ts_recv = s->seq = s->feed = s->symbol = s->trade_id = s->snapshot = s->ts_event = -1;
     for (int i = 0; i < s->n; i++) {
         PyObject *name = PyTuple_GET_ITEM(args[2], i), *kind = PyTuple_GET_ITEM(args[3], i);
         if (!PyUnicode_Check(name) || !PyUnicode_Check(kind)) {
@@ -602,9 +604,26 @@ static int ctx_ok(PyObject *ctx) {
            PyDict_Check(PyTuple_GET_ITEM(ctx, 7));
 }
 
-/* One journal line's records (a list) → their Messages, counted; None: declined, nothing
- * counted (the Python path takes the line); NULL: an error. */
-static PyObject *line_messages(PyObject *records, PyObject *origin, PyObject *ctx) {
+/* ts_recv − ts_event of a record with a venue time added to `lat`: 0 added nothing, 1
+ * one, -1 an error. */
+static int latency(PyObject *record, const Schema *s, PyObject *lat) {
+    if (s->ts_event < 0 || s->ts_recv < 0)
+        return 0;
+    PyObject *event = field(record, s, s->ts_event);
+    int has = PyObject_IsTrue(event);
+    if (has <= 0)
+        return has;
+    PyObject *diff = PyNumber_Subtract(field(record, s, s->ts_recv), event);
+    int bad = !diff || PyList_Append(lat, diff) < 0;
+    Py_XDECREF(diff);
+    return bad ? -1 : 1;
+}
+
+/* One journal line's records (a list) → their Messages, counted, and their latencies
+ * added to `lat`; None: declined, nothing counted (the Python path takes the line); NULL:
+ * an error. */
+static PyObject *line_messages(PyObject *records, PyObject *origin, PyObject *ctx,
+                               PyObject *lat) {
     PyTypeObject *type = (PyTypeObject *)PyTuple_GET_ITEM(ctx, 0);
     int scope = (int)PyLong_AsLong(PyTuple_GET_ITEM(ctx, 1));
     PyObject *link = PyTuple_GET_ITEM(ctx, 2), *cache = PyTuple_GET_ITEM(ctx, 3);
@@ -658,7 +677,8 @@ static PyObject *line_messages(PyObject *records, PyObject *origin, PyObject *ct
         PyObject *record = PyList_GET_ITEM(records, i);
         Schema *s = schema_of(record);
         if (!count(PyTuple_GET_ITEM(ctx, 6), s->tag) ||
-            !count(PyTuple_GET_ITEM(ctx, 7), field(record, s, s->symbol)))
+            !count(PyTuple_GET_ITEM(ctx, 7), field(record, s, s->symbol)) ||
+            latency(record, s, lat) < 0)
             goto fail;
     }
     return out;
@@ -670,20 +690,21 @@ fail:
     return NULL;
 }
 
-/* messages_lines(lines, origins, start, ctx, out) -> (stop, taken): `line_messages` for each
- * line (a list of records) from `start` on, their Messages added to `out`; an empty line
- * is skipped; stops at a line C declines (the index returned: Python stamps it). `taken`:
- * lines C stamped. */
+/* messages_lines(lines, origins, start, ctx, out, lat) -> (stop, taken): `line_messages`
+ * for each line (a list of records) from `start` on, their Messages added to `out`, their
+ * latencies to `lat`; an empty line is skipped; stops at a line C declines (the index
+ * returned: Python stamps it). `taken`: lines C stamped. */
 PyObject *messages_lines(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) {
     (void)mod;
-    if (nargs != 5 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1]) ||
-        !ctx_ok(args[3]) || !PyList_CheckExact(args[4])) {
+    if (nargs != 6 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1]) ||
+        !ctx_ok(args[3]) || !PyList_CheckExact(args[4]) || !PyList_CheckExact(args[5])) {
         PyErr_SetString(PyExc_TypeError,
-                        "messages_lines(lines: list, origins: list, start, ctx, out: list): "
-                        "see capture/stamp.py");
+                        "messages_lines(lines: list, origins: list, start, ctx, out: list, "
+                        "lat: list): see capture/stamp.py");
         return NULL;
     }
     PyObject *lines = args[0], *origins = args[1], *ctx = args[3], *out = args[4];
+    PyObject *lat = args[5];
     Py_ssize_t i = PyLong_AsSsize_t(args[2]), end = PyList_GET_SIZE(lines), taken = 0;
     if (i == -1 && PyErr_Occurred())
         return NULL;
@@ -698,7 +719,7 @@ PyObject *messages_lines(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         Py_ssize_t n = PyList_GET_SIZE(records);
         if (!n)
             continue;
-        PyObject *got = line_messages(records, PyList_GET_ITEM(origins, i), ctx);
+        PyObject *got = line_messages(records, PyList_GET_ITEM(origins, i), ctx, lat);
         if (!got)
             return NULL;
         if (got == Py_None) {

@@ -249,7 +249,8 @@ class Connector:
         outbox = self.outbox
         assert outbox is not None
         gaps = self.records["gap"]
-        messages = self._stampers[link.index].lines(lines, positions)
+        latencies: list[int] = []
+        messages = self._stampers[link.index].lines(lines, positions, latencies)
         if messages:
             if self.records["gap"] != gaps:  # the stamper counted one: rare, looked for
                 for records in lines:
@@ -258,9 +259,7 @@ class Connector:
                             self._note_gap(record)
             first = lines[0] or next(records for records in lines if records)
             outbox.put(messages, first[0].ts_recv)
-            self.clock.observe_latencies(
-                [r.ts_recv - r.ts_event for records in lines for r in records if r.ts_event]
-            )
+            self.clock.observe_latencies(latencies)
             if outbox.room <= 0:
                 for each in self.links:
                     each.lag()

@@ -56,31 +56,41 @@ class Stamper:
         )
 
     def __call__(self, records: list[Record], origin: SegmentPos | None) -> list[Message]:
-        return self.lines([records], [origin])
+        return self.lines([records], [origin], [])
 
     def lines(
-        self, lines: Sequence[list[Record]], origins: Sequence[SegmentPos | None]
+        self,
+        lines: Sequence[list[Record]],
+        origins: Sequence[SegmentPos | None],
+        latencies: list[int],
     ) -> list[Message]:
-        """`self(records, origin)` for lines derived together, their messages in order:
-        one C call for the read (`_native.messages_lines`) until a line C declines, which
-        `python` stamps."""
+        """`self(records, origin)` for lines derived together, their messages in order,
+        and each record's latency (ts_recv − ts_event, where the venue gave a time) added
+        to `latencies` (the walk over the records is this one): one C call for the read
+        (`_native.messages_lines`) until a line C declines, which `python` stamps."""
         if len(lines) != len(origins):
             raise ValueError(f"{len(lines)} lines but {len(origins)} origins")
         out: list[Message] = []
         if self._lines is None:
             for records, origin in zip(lines, origins, strict=True):
-                out += self.python(records, origin)
+                out += self._python_line(records, origin, latencies)
             return out
         lines = lines if type(lines) is list else list(lines)
         origins = origins if type(origins) is list else list(origins)
         i, end = 0, len(lines)
         while True:
-            i, taken = self._lines(lines, origins, i, self._ctx, out)
+            i, taken = self._lines(lines, origins, i, self._ctx, out, latencies)
             self.native_frames += taken
             if i == end:
                 return out
-            out += self.python(lines[i], origins[i])
+            out += self._python_line(lines[i], origins[i], latencies)
             i += 1
+
+    def _python_line(
+        self, records: list[Record], origin: SegmentPos | None, latencies: list[int]
+    ) -> list[Message]:
+        latencies += [r.ts_recv - r.ts_event for r in records if r.ts_event]
+        return self.python(records, origin)
 
     def python(self, records: list[Record], origin: SegmentPos | None) -> list[Message]:
         env, scope, link = self.env, self.scope, self.link

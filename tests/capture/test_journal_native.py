@@ -152,6 +152,15 @@ def test_a_read_of_lines_matches_the_reference(
         assert not (0 <= ts < 30 and append_line(bytearray(), ts, 0, FRAG, payload))
 
 
+def test_a_read_starting_outside_the_frames_is_refused() -> None:
+    frames = [(b"{}", 1, 1)]
+    for start in (-1, 2):
+        buf, out = bytearray(), []
+        with pytest.raises(ValueError, match=rf"start {start} outside 0\.\.1"):
+            _native.journal_lines(buf, frames, start, FRAG, "s", 0, 0, 9, 99, out, SegmentPos)
+        assert (buf, out) == (bytearray(), [])
+
+
 @pytest.fixture
 def taken(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """`Journal.write`'s C call, counting the lines it wrote."""

@@ -121,6 +121,14 @@ def test_lines_stamped_together_are_each_line_in_turn(lines: list, first: int) -
         c.lines([[], []], [ORIGIN], [])
 
 
+def test_stamping_from_outside_the_lines_is_refused() -> None:
+    c = Stamper("dev", "venue", 1, Counter(), Counter())
+    out: list = []
+    with pytest.raises(ValueError, match=r"start 2 outside 0\.\.1"):
+        native._native.messages_lines([[_book()]], [ORIGIN], 2, c._ctx, out, [])  # type: ignore[union-attr]
+    assert out == [] and c.counts == {}
+
+
 def _book(**kw: object) -> Book:
     fields = {"feed": "sim", "venue": "sim", "symbol": "BTC-USD", "ts_event": 5, "ts_recv": 9,
               "snapshot": False, "bids": [(100 * 10**9, 10**9)], "asks": []}  # fmt: skip

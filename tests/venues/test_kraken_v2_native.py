@@ -20,6 +20,7 @@ from test_kraken_v2 import _as_v2  # v1 recording frames as v2
 
 from ssmd.book.checksum import decimals_of
 from ssmd.cli.venue import load_frames
+from ssmd.model.native import _native
 from ssmd.replay.synth import KrakenTape
 from ssmd.venues import kraken_v2, sim
 from ssmd.venues.kraken_v2 import KrakenV2Normalizer
@@ -69,6 +70,15 @@ def test_the_c_path_is_built() -> None:
         "ssmd._native did not build: install a C compiler and zlib's header "
         "(Debian: apt install gcc zlib1g-dev) and reinstall (make install)"
     )
+
+
+def test_frames_from_outside_the_read_are_refused() -> None:
+    n = sim.SimNormalizer()
+    out: list = []
+    for start in (-1, 2):
+        with pytest.raises(ValueError, match=rf"start {start} outside 0\.\.1"):
+            _native.native_frames(n.native, n.books, [(b"{}", T0, 0)], start, n.native_ctx, out, {})
+    assert out == [] and n.stats.frames == 0
 
 
 @pytest.mark.parametrize(("depth", "seed"), [(10, 1), (10, 2), (25, 3)])

@@ -52,6 +52,18 @@ typedef struct {
     const char *p, *end;
 } Cur;
 
+/* `arg` as the index a read's loop starts at: 0 <= start <= end, else ValueError (-1). */
+static inline Py_ssize_t start_index(PyObject *arg, Py_ssize_t end) {
+    Py_ssize_t start = PyLong_AsSsize_t(arg);
+    if (start == -1 && PyErr_Occurred())
+        return -1;
+    if (start < 0 || start > end) {
+        PyErr_Format(PyExc_ValueError, "start %zd outside 0..%zd", start, end);
+        return -1;
+    }
+    return start;
+}
+
 static inline void init_rows(Rows *r) {
     r->rows = r->inline_rows;
     r->nrows = 0;

@@ -31,8 +31,8 @@ PyObject *native_frames(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) 
         return NULL;
     }
     PyObject *native = args[0], *frames = args[2], *out = args[5], *kinds = args[6];
-    Py_ssize_t i = PyLong_AsSsize_t(args[3]), end = PyList_GET_SIZE(frames);
-    if (i == -1 && PyErr_Occurred())
+    Py_ssize_t end = PyList_GET_SIZE(frames), i = start_index(args[3], end);
+    if (i < 0)
         return NULL;
     Py_ssize_t books = 0, flows = 0;
     PyObject *call[4] = {args[1], NULL, NULL, args[4]};

@@ -250,9 +250,10 @@ PyObject *journal_lines(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) 
     PyObject *buf = args[0], *frames = args[1], *frag = args[3], *path = args[4];
     PyObject *out = args[9];
     PyTypeObject *pos_type = (PyTypeObject *)args[10];
-    Py_ssize_t start = PyLong_AsSsize_t(args[2]), chunk = PyLong_AsSsize_t(args[8]);
+    Py_ssize_t start = start_index(args[2], PyList_GET_SIZE(frames));
+    Py_ssize_t chunk = start < 0 ? -1 : PyLong_AsSsize_t(args[8]);
     long long n, floor, deadline;
-    if ((start == -1 || chunk == -1) && PyErr_Occurred())
+    if (start < 0 || (chunk == -1 && PyErr_Occurred()))
         return NULL;
     if (!as_int64(args[5], &n) || !as_int64(args[6], &floor) || !as_int64(args[7], &deadline)) {
         if (!PyErr_Occurred())
@@ -289,6 +290,5 @@ PyObject *journal_lines(PyObject *mod, PyObject *const *args, Py_ssize_t nargs) 
             break;
         }
     }
-    PyErr_Clear(); /* an int too large for as_int64: that frame takes the general path */
     return PyLong_FromSsize_t(i);
 }

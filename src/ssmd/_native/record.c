@@ -705,8 +705,8 @@ PyObject *messages_lines(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     }
     PyObject *lines = args[0], *origins = args[1], *ctx = args[3], *out = args[4];
     PyObject *lat = args[5];
-    Py_ssize_t i = PyLong_AsSsize_t(args[2]), end = PyList_GET_SIZE(lines), taken = 0;
-    if (i == -1 && PyErr_Occurred())
+    Py_ssize_t end = PyList_GET_SIZE(lines), i = start_index(args[2], end), taken = 0;
+    if (i < 0)
         return NULL;
     if (PyList_GET_SIZE(origins) != end) {
         PyErr_SetString(PyExc_ValueError, "messages_lines: as many origins as lines");

@@ -750,8 +750,8 @@ class Session:
         self.queue.failed = False
         for sid, sub in list(self.subs.items()):
             reason = sub.failed
-            if reason is not None:
-                self._unsubscribe(sid)
+            if reason is not None:  # what it transformed before failing is still sent
+                self._unsubscribe(sid, forget=False)
                 self.queue.control(protocol.error("transform_failed", reason, sid))
 
     async def _still_valid(self) -> bool:

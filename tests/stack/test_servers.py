@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from ssmd.stack.aio import run_async
-from ssmd.stack.nats import NatsServer
+from ssmd.stack.nats import GO_GC, NatsServer, go_runtime_env
 from ssmd.stack.postgres import PostgresServer
 from ssmd.stack.process import ServerStartError
 from ssmd.stack.s3 import S3Server
@@ -69,6 +69,36 @@ def test_nats_jetstream_round_trip_and_clean_stop(scratch: Path) -> None:
     server.stop()  # idempotent
     assert_gone(server, pid)
     assert "Server is ready" in server.log_path.read_text()
+
+
+def test_nats_runs_with_the_go_gc_settings_unless_the_operator_set_them(
+    scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def environ(server: NatsServer) -> dict[str, str]:
+        raw = Path(f"/proc/{server.pid}/environ").read_bytes().split(b"\0")
+        return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+    monkeypatch.delenv("GOGC", raising=False)
+    monkeypatch.delenv("GOMEMLIMIT", raising=False)
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    with NatsServer(scratch / "a") as server:
+        got = environ(server)
+    assert got["GOGC"] == GO_GC == "400"
+    assert got["GOMEMLIMIT"] == f"{ram // 4 // 2**20}MiB"
+    assert got["PATH"] == os.environ["PATH"]  # the rest of the environment passes through
+
+    monkeypatch.setenv("GOGC", "150")
+    with NatsServer(scratch / "b") as server:
+        got = environ(server)
+    assert got["GOGC"] == "150"
+    assert got["GOMEMLIMIT"] == f"{ram // 4 // 2**20}MiB"
+
+
+def test_go_memory_limit_is_a_quarter_of_ram_with_a_floor() -> None:
+    assert go_runtime_env({}, 24 * 2**30) == {"GOGC": "400", "GOMEMLIMIT": "6144MiB"}
+    assert go_runtime_env({}, 100 * 2**20)["GOMEMLIMIT"] == "64MiB"  # never below 64 MiB
+    mine = {"GOMEMLIMIT": "2GiB", "HOME": "/root"}
+    assert go_runtime_env(mine, 24 * 2**30) == {"GOGC": "400", **mine}
 
 
 def test_nats_port_taken_fails_with_name_and_log_tail(scratch: Path) -> None:

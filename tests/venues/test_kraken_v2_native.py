@@ -217,3 +217,31 @@ def test_a_read_of_frames_at_once_is_each_frame_in_turn(data: st.DataObject) -> 
     # C took at least every update, trade and ticker before the first mutation
     intact = frames[4:first]
     assert batched[4] >= len(intact) == sum(f.startswith(b'{"channel":"') for f in intact)
+
+
+@pytest.mark.parametrize("token", ["7" * 60, "7½"])
+def test_a_top_token_c_cannot_copy_gives_the_checksum_python_gives(token: str) -> None:
+    """C copies the top-10 tokens straight into the checksum text; a token longer than
+    its buffer or not ASCII (only Python could have made one) takes the general join.
+    Planted in the asks' top level of every book: the same verdicts either way, each a
+    checksum mismatch naming our CRC of the planted text."""
+    rest, frames = _tape(10, 40, 6)
+    head = 4  # instruments, then the three snapshots
+
+    def run(native: bool) -> tuple[list[Any], dict[str, Any], int]:
+        with _counting(native) as taken:
+            n = sim.SimNormalizer()
+            n.on_rest("http://sim/0/public/AssetPairs", rest, T0)
+            for i, f in enumerate(frames[:head]):
+                n.on_frame(f, T0 + i)
+            for s in n.books.values():
+                s.ask_tokens[s.book.side_index("ask")[1][0]] = token
+                s.crc_a = -1
+            out = [n.on_frame(f, T0 + i) for i, f in enumerate(frames[head:], head)]
+            return out, _state(n), taken[0]
+
+    python, native = run(False), run(True)
+    assert native[:2] == python[:2]
+    gaps = [r for rs in python[0] for r in rs if r.__struct_config__.tag == "gap"]
+    assert gaps and all("checksum" in g.reason for g in gaps)
+    assert native[2] > 0  # C took the first update of each book (and the trades)

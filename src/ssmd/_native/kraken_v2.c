@@ -285,9 +285,7 @@ static int put_digits(char *buf, int n, unsigned long long v) {
 /* `_V2Book.apply` for one side's rows; evicted levels go to `out` after all rows. */
 static int apply2(Side2 *sd, Row *rows, Py_ssize_t n, long long depth, long long pdiv,
                   long long qdiv, PyObject *out) {
-    PyObject *evicted = PyList_New(0);
-    if (!evicted)
-        return -1;
+    PyObject *evicted = NULL; /* made when a level is first pushed out of the window */
     for (Py_ssize_t i = 0; i < n; i++) {
         Row *r = &rows[i];
         long long key = sd->sign * r->px;
@@ -330,7 +328,8 @@ static int apply2(Side2 *sd, Row *rows, Py_ssize_t n, long long depth, long long
                         as_ll(worst, &ok);
                         PyErr_Clear();
                         if (ok) /* else beyond the wire schema (`publishable`) */
-                            bad = append_level(evicted, worst, ZERO) < 0;
+                            bad = (!evicted && !(evicted = PyList_New(0))) ||
+                                  append_level(evicted, worst, ZERO) < 0;
                     }
                     Py_DECREF(wkey);
                 }
@@ -342,36 +341,52 @@ static int apply2(Side2 *sd, Row *rows, Py_ssize_t n, long long depth, long long
         Py_XDECREF(tok);
         Py_XDECREF(worst);
         if (bad) {
-            Py_DECREF(evicted);
+            Py_XDECREF(evicted);
             return -1;
         }
     }
+    if (!evicted)
+        return 0;
     int rc = PyList_SetSlice(out, PyList_GET_SIZE(out), PyList_GET_SIZE(out), evicted);
     Py_DECREF(evicted);
     return rc;
 }
 
-/* The top-10 tokens of a side, joined (`"".join(map(tokens.__getitem__, keys[:10]))`). */
+/* The top-10 tokens of a side (each `tokens[keys[i]]`). */
+static PyObject *top_token(Side2 *sd, Py_ssize_t i, PyObject **tok) {
+    *tok = PyDict_GetItemWithError(sd->tokens, PyList_GET_ITEM(sd->keys, i));
+    if (!*tok && !PyErr_Occurred())
+        PyErr_SetString(PyExc_KeyError, "a top-10 level has no checksum token");
+    return *tok;
+}
+
+/* The top-10 tokens of a side, joined (`"".join(map(tokens.__getitem__, keys[:10]))`).
+ * Tokens are the digits of a price and a qty, so they are copied straight into the bytes;
+ * a token that is not short ASCII (a price beyond int64 from Python) takes `joined`. */
 static PyObject *top_part(Side2 *sd) {
-    PyObject *top = PyList_New(0);
-    if (!top)
-        return NULL;
-    Py_ssize_t n = PyList_GET_SIZE(sd->keys);
-    for (Py_ssize_t i = 0; i < n && i < TOP; i++) {
-        PyObject *tok = PyDict_GetItemWithError(sd->tokens, PyList_GET_ITEM(sd->keys, i));
-        if (!tok) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_KeyError, "a top-10 level has no checksum token");
-            Py_DECREF(top);
+    char buf[TOP * 48];
+    Py_ssize_t used = 0, len, n = PyList_GET_SIZE(sd->keys), top = n < TOP ? n : TOP;
+    PyObject *tok;
+    for (Py_ssize_t i = 0; i < top; i++) {
+        if (!top_token(sd, i, &tok))
             return NULL;
-        }
-        if (PyList_Append(top, tok) < 0) {
-            Py_DECREF(top);
-            return NULL;
-        }
+        if (!PyUnicode_Check(tok) || !PyUnicode_IS_ASCII(tok) ||
+            (len = PyUnicode_GET_LENGTH(tok)) > 48)
+            goto general;
+        memcpy(buf + used, PyUnicode_DATA(tok), (size_t)len);
+        used += len;
     }
-    PyObject *part = joined(top);
-    Py_DECREF(top);
+    return PyBytes_FromStringAndSize(buf, used);
+general:;
+    PyObject *all = PyList_New(top);
+    for (Py_ssize_t i = 0; all && i < top; i++) {
+        if (!top_token(sd, i, &tok))
+            Py_CLEAR(all);
+        else
+            PyList_SET_ITEM(all, i, Py_NewRef(tok));
+    }
+    PyObject *part = all ? joined(all) : NULL;
+    Py_XDECREF(all);
     return part;
 }
 

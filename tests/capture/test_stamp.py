@@ -121,6 +121,31 @@ def test_lines_stamped_together_are_each_line_in_turn(lines: list, first: int) -
         c.lines([[], []], [ORIGIN], [])
 
 
+def test_a_read_of_many_instruments_is_counted_like_each_line() -> None:
+    """C keeps a read's counts and names per (type, symbol) until the call returns, in
+    tables of 32: a read over 60 instruments (tables full, flushed mid-call), with equal
+    names that are different str objects, counts and names exactly as `python()`."""
+
+    def symbol(i: int) -> str:
+        return "".join(["S", str(i % 60), "-USD"])  # a new str object every time
+
+    lines = [
+        [_book(symbol=symbol(i)), Trade(feed="sim", venue="sim", symbol=symbol(i * 7),
+                                        ts_event=i, ts_recv=i + 3, price=10**9, size=10**9,
+                                        side="buy", trade_id=str(i))]
+        for i in range(150)
+    ]  # fmt: skip
+    origins = [SegmentPos(ORIGIN.path, i) for i in range(len(lines))]
+    counts, symbols = Counter[str](), Counter[str]()
+    c = Stamper("dev", "venue", 1, counts, symbols)
+    py = Stamper("dev", "venue", 1, Counter(), Counter())
+    want = [m for records, o in zip(lines, origins, strict=True) for m in py.python(records, o)]
+    assert c.lines(lines, origins, []) == want and c.native_frames == 150
+    assert counts == {"book": 150, "trade": 150}
+    assert symbols == py.by_symbol and len(symbols) == 60 and symbols["S0-USD"] == 3 + 3
+    assert {m.subject for m in want} >= {"md.dev.sim.trade.S59-USD", "md.dev.sim.book.S0-USD"}
+
+
 def test_stamping_from_outside_the_lines_is_refused() -> None:
     c = Stamper("dev", "venue", 1, Counter(), Counter())
     out: list = []

@@ -352,7 +352,7 @@ static int apply2(Side2 *sd, Row *rows, Py_ssize_t n, long long depth, long long
     return rc;
 }
 
-/* The top-10 tokens of a side (each `tokens[keys[i]]`). */
+/* The token of a side's i-th level, `tokens[keys[i]]` (borrowed); a KeyError if none. */
 static PyObject *top_token(Side2 *sd, Py_ssize_t i, PyObject **tok) {
     *tok = PyDict_GetItemWithError(sd->tokens, PyList_GET_ITEM(sd->keys, i));
     if (!*tok && !PyErr_Occurred())

@@ -566,17 +566,83 @@ static PyObject *record_msg_id(PyObject *record, const Schema *s, PyObject *pref
     return msg_id_of(prefix, 'h', text, 32, NULL);
 }
 
-static int count(PyObject *counter, PyObject *key) {
+/* A call's counts and names, kept in C until it returns: a read's records repeat a few
+ * (type, symbol) pairs, so the connector's Counters are added to once per pair and read,
+ * and a pair's (subject, Msg-Id prefix) is looked up once per read, not per record. */
+#define TALLY 32
+typedef struct {
+    PyObject *counter, *key; /* borrowed: the records and ctx outlive the call */
+    Py_ssize_t n;
+} Count;
+
+typedef struct {
+    PyObject *feed, *tag, *symbol; /* borrowed, compared by identity */
+    PyObject *found;               /* (subject, prefix), a reference held */
+} Name;
+
+typedef struct {
+    Count counts[TALLY];
+    int ncounts;
+    Name names[TALLY];
+    int nnames;
+} Tally;
+
+/* counter[key] += n */
+static int add_count(PyObject *counter, PyObject *key, Py_ssize_t by) {
     PyObject *n = PyDict_GetItemWithError(counter, key);
     if (!n && PyErr_Occurred())
         return 0;
     long long v = n ? PyLong_AsLongLong(n) : 0;
     if (v == -1 && PyErr_Occurred())
         return 0;
-    PyObject *next = PyLong_FromLongLong(v + 1);
+    PyObject *next = PyLong_FromLongLong(v + by);
     int ok = next && PyDict_SetItem(counter, key, next) == 0;
     Py_XDECREF(next);
     return ok;
+}
+
+/* The kept counts into their Counters. */
+static int flush_counts(Tally *t) {
+    int ok = 1;
+    for (int i = 0; i < t->ncounts; i++)
+        ok = ok && add_count(t->counts[i].counter, t->counts[i].key, t->counts[i].n);
+    t->ncounts = 0;
+    return ok;
+}
+
+static int count(Tally *t, PyObject *counter, PyObject *key) {
+    for (int i = 0; i < t->ncounts; i++)
+        if (t->counts[i].key == key && t->counts[i].counter == counter) {
+            t->counts[i].n++;
+            return 1;
+        }
+    if (t->ncounts == TALLY && !flush_counts(t))
+        return 0;
+    t->counts[t->ncounts++] = (Count){counter, key, 1};
+    return 1;
+}
+
+/* The cached (subject, prefix) of a record's (feed, type, symbol), borrowed; NULL: not
+ * seen in this call. */
+static PyObject *known_name(Tally *t, PyObject *feed, PyObject *tag, PyObject *symbol) {
+    for (int i = 0; i < t->nnames; i++) {
+        Name *nm = &t->names[i];
+        if (nm->symbol == symbol && nm->tag == tag && nm->feed == feed)
+            return nm->found;
+    }
+    return NULL;
+}
+
+static void remember_name(Tally *t, PyObject *feed, PyObject *tag, PyObject *symbol,
+                          PyObject *found) {
+    if (t->nnames < TALLY)
+        t->names[t->nnames++] = (Name){feed, tag, symbol, Py_NewRef(found)};
+}
+
+static void tally_release(Tally *t) {
+    for (int i = 0; i < t->nnames; i++)
+        Py_DECREF(t->names[i].found);
+    t->nnames = t->ncounts = 0;
 }
 
 /* One Message (a tuple subtype) of 5 items, the references stolen. */
@@ -623,7 +689,7 @@ static int latency(PyObject *record, const Schema *s, PyObject *lat) {
  * added to `lat`; None: declined, nothing counted (the Python path takes the line); NULL:
  * an error. */
 static PyObject *line_messages(PyObject *records, PyObject *origin, PyObject *ctx,
-                               PyObject *lat) {
+                               PyObject *lat, Tally *t) {
     PyTypeObject *type = (PyTypeObject *)PyTuple_GET_ITEM(ctx, 0);
     int scope = (int)PyLong_AsLong(PyTuple_GET_ITEM(ctx, 1));
     PyObject *link = PyTuple_GET_ITEM(ctx, 2), *cache = PyTuple_GET_ITEM(ctx, 3);
@@ -637,9 +703,12 @@ static PyObject *line_messages(PyObject *records, PyObject *origin, PyObject *ct
         Schema *s = schema_of(record);
         if (!s || s->feed < 0 || s->symbol < 0)
             goto decline;
-        PyObject *key = PyTuple_Pack(3, field(record, s, s->feed), s->tag,
-                                     field(record, s, s->symbol));
-        PyObject *found = key ? PyDict_GetItemWithError(cache, key) : NULL; /* borrowed */
+        PyObject *feed = field(record, s, s->feed), *symbol = field(record, s, s->symbol);
+        PyObject *found = known_name(t, feed, s->tag, symbol); /* borrowed */
+        if (found)
+            goto named;
+        PyObject *key = PyTuple_Pack(3, feed, s->tag, symbol);
+        found = key ? PyDict_GetItemWithError(cache, key) : NULL; /* borrowed */
         if (!found && key && !PyErr_Occurred()) {
             PyObject *made = PyObject_Call(names, key, NULL); /* also stores it in `cache` */
             found = made ? PyDict_GetItemWithError(cache, key) : NULL;
@@ -653,6 +722,8 @@ static PyObject *line_messages(PyObject *records, PyObject *origin, PyObject *ct
         Py_XDECREF(key);
         if (!found)
             goto fail;
+        remember_name(t, feed, s->tag, symbol, found);
+    named:;
         PyObject *payload = json_bytes(record, s);
         if (!payload)
             goto fail;
@@ -676,8 +747,8 @@ static PyObject *line_messages(PyObject *records, PyObject *origin, PyObject *ct
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *record = PyList_GET_ITEM(records, i);
         Schema *s = schema_of(record);
-        if (!count(PyTuple_GET_ITEM(ctx, 6), s->tag) ||
-            !count(PyTuple_GET_ITEM(ctx, 7), field(record, s, s->symbol)) ||
+        if (!count(t, PyTuple_GET_ITEM(ctx, 6), s->tag) ||
+            !count(t, PyTuple_GET_ITEM(ctx, 7), field(record, s, s->symbol)) ||
             latency(record, s, lat) < 0)
             goto fail;
     }
@@ -712,6 +783,7 @@ PyObject *messages_lines(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "messages_lines: as many origins as lines");
         return NULL;
     }
+    Tally t = {.ncounts = 0, .nnames = 0};
     for (; i < end; i++) {
         PyObject *records = PyList_GET_ITEM(lines, i);
         if (!PyList_CheckExact(records))
@@ -719,9 +791,9 @@ PyObject *messages_lines(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         Py_ssize_t n = PyList_GET_SIZE(records);
         if (!n)
             continue;
-        PyObject *got = line_messages(records, PyList_GET_ITEM(origins, i), ctx, lat);
+        PyObject *got = line_messages(records, PyList_GET_ITEM(origins, i), ctx, lat, &t);
         if (!got)
-            return NULL;
+            goto fail;
         if (got == Py_None) {
             Py_DECREF(got);
             break;
@@ -730,10 +802,16 @@ PyObject *messages_lines(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         int bad = PyList_SetSlice(out, at, at, got) < 0;
         Py_DECREF(got);
         if (bad)
-            return NULL;
+            goto fail;
         taken++;
     }
+    if (!flush_counts(&t))
+        goto fail;
+    tally_release(&t);
     return Py_BuildValue("(nn)", i, taken);
+fail:
+    tally_release(&t);
+    return NULL;
 }
 
 int init_record(void) {

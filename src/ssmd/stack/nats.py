@@ -14,9 +14,9 @@ from ssmd.stack.server import Server
 
 GO_GC = "400"
 """nats-server's GC target. Go's default (100) collects each time the heap doubles; at
-100k+ acked publishes/s that is ~13 % of nats-server's CPU (perf), much of it scanning
-the Msg-Id dedup map. 400 collects a quarter as often: ~13 % less CPU per acked message
-(bench/RESULTS.md `## capture`); `GOMEMLIMIT` bounds what the larger heap may use."""
+100k+ acked publishes/s the collector is ~12 % of nats-server's CPU (perf), the heap
+mostly the Msg-Id dedup map. 400 collects a quarter as often: ~13 % less CPU per acked
+message (bench/RESULTS.md `## capture`); `GOMEMLIMIT` bounds what the larger heap may use."""
 
 
 def go_runtime_env(environ: Mapping[str, str], ram_bytes: int) -> dict[str, str]:

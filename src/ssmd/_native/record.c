@@ -587,7 +587,7 @@ typedef struct {
     int nnames;
 } Tally;
 
-/* counter[key] += n */
+/* counter[key] += by */
 static int add_count(PyObject *counter, PyObject *key, Py_ssize_t by) {
     PyObject *n = PyDict_GetItemWithError(counter, key);
     if (!n && PyErr_Occurred())

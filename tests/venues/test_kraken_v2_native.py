@@ -223,8 +223,9 @@ def test_a_read_of_frames_at_once_is_each_frame_in_turn(data: st.DataObject) -> 
 def test_a_top_token_c_cannot_copy_gives_the_checksum_python_gives(token: str) -> None:
     """C copies the top-10 tokens straight into the checksum text; a token longer than
     its buffer or not ASCII (only Python could have made one) takes the general join.
-    Planted in the asks' top level of every book: the same verdicts either way, each a
-    checksum mismatch naming our CRC of the planted text."""
+    Planted in the asks' top level of every book: the same records, books and counters
+    either way; each book updated in the tape (BTC, ETH) fails its next checksum, the
+    gap naming the venue's CRC and ours of the planted text."""
     rest, frames = _tape(10, 40, 6)
     head = 4  # instruments, then the three snapshots
 
@@ -243,5 +244,11 @@ def test_a_top_token_c_cannot_copy_gives_the_checksum_python_gives(token: str) -
     python, native = run(False), run(True)
     assert native[:2] == python[:2]
     gaps = [r for rs in python[0] for r in rs if r.__struct_config__.tag == "gap"]
-    assert gaps and all("checksum" in g.reason for g in gaps)
+    assert [(g.symbol, g.reason) for g in gaps] == [
+        ("BTC-USD", "checksum"),
+        ("ETH-USD", "checksum"),
+    ]
+    for g in gaps:
+        venue, ours = (int(w) for w in g.detail.split() if w.isdigit())
+        assert venue != ours
     assert native[2] > 0  # C took the first update of each book (and the trades)
